@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Shared set-up for the two README commands: Node deps, the Docker engine, the runtime images.
+# Idempotent: on a machine that has everything it takes a few seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need node || ! need npm; then
+  echo "boxrun: Node.js 20+ and npm are required (https://nodejs.org or your distribution's nodejs package)." >&2
+  exit 69
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "boxrun: Node.js 20+ is required, found $(node --version)." >&2
+  exit 69
+fi
+
+stamp=node_modules/.boxrun-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "boxrun: installing Node dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "$want" > "$stamp"
+fi
+
+# Engine (installs Debian's docker.io and starts dockerd when possible) and images (cached by hash).
+node bin/boxrun.js setup ${BOXRUN_SETUP_ARGS:-}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The test command: set up everything, type-check, lint, run unit + integration tests against a real
+# engine, and end with the plain summary line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/bootstrap.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+failed_checks=0
+echo "== typecheck (tsc --noEmit)"
+npx tsc --noEmit || failed_checks=$((failed_checks + 1))
+echo "== lint (biome)"
+npx biome check . || failed_checks=$((failed_checks + 1))
+
+report=$(mktemp)
+echo "== tests (vitest)"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+vitest_rc=$?
+
+# No sandbox may outlive the suite.
+left=$(npx tsx scripts/count-sandboxes.ts 2>/dev/null || echo 0)
+if [ "${left:-0}" -gt 0 ]; then
+  echo "boxrun: ${left} containers labelled boxrun.managed were left behind" >&2
+  failed_checks=$((failed_checks + 1))
+fi
+
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0;
+  try {
+    const r = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    passed = r.numPassedTests; failed = r.numFailedTests;
+    if (!r.success && failed === 0) failed = 1; // a suite that could not load counts
+  } catch { failed = 1; }
+  failed += Number(process.argv[2]);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 ? 1 : 0);
+' "$report" "$failed_checks"
+summary_rc=$?
+rm -f "$report"
+[ $summary_rc -eq 0 ] && [ $vitest_rc -eq 0 ] && exit 0
+exit 1

@@ -1,0 +1,96 @@
+import type Docker from 'dockerode';
+import type { ResourceLimits } from '../../core/request.js';
+import { SUPERVISOR_PATH, WORK_DIR } from '../supervisor/protocol.js';
+import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './labels.js';
+
+/** Where the supervisor volume is mounted in custom images that do not ship boxrun-sv. */
+export const MOUNTED_SUPERVISOR_DIR = '/.boxrun';
+
+export interface ContainerSpecInput {
+  id: string;
+  image: string;
+  limits: ResourceLimits;
+  /** uid:gid, never root. */
+  user: string;
+  /** Epoch ms after which the reaper may remove the container. */
+  deadline: number;
+  kind: 'oneshot' | 'pool';
+  /** For images without boxrun-sv: the named volume holding it. */
+  supervisorVolume?: string;
+  runtime?: string;
+  seccompProfile?: string;
+  apparmorProfile?: string;
+}
+
+/**
+ * Every sandbox gets the same locked-down shape: no network, read-only rootfs, tmpfs work dir and
+ * /tmp, no capabilities, no-new-privileges, an unprivileged user, memory = memory+swap, pids, CPU
+ * and ulimits. The supervisor is PID 1 and the only way in or out is its attached stdio.
+ */
+export function createContainerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
+  const { limits } = input;
+  const [uid, gid] = input.user.split(':');
+  const memory = limits.memoryMb * 1024 * 1024;
+  const securityOpt = ['no-new-privileges'];
+  if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
+  if (input.apparmorProfile) securityOpt.push(`apparmor=${input.apparmorProfile}`);
+  const tmpfsOptions = `rw,exec,nosuid,nodev,size=${limits.diskMb}m,nr_inodes=65536`;
+  return {
+    Image: input.image,
+    Cmd: [input.supervisorVolume ? `${MOUNTED_SUPERVISOR_DIR}/boxrun-sv` : SUPERVISOR_PATH],
+    Entrypoint: [],
+    User: input.user,
+    WorkingDir: WORK_DIR,
+    Env: [],
+    Tty: false,
+    OpenStdin: true,
+    StdinOnce: true,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    NetworkDisabled: true,
+    Hostname: 'sandbox',
+    Labels: {
+      [LABEL_MANAGED]: 'true',
+      [LABEL_EXECUTION]: input.id,
+      [LABEL_DEADLINE]: String(input.deadline),
+      [LABEL_KIND]: input.kind,
+    },
+    HostConfig: {
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: securityOpt,
+      Privileged: false,
+      Init: false,
+      AutoRemove: false,
+      IpcMode: 'private',
+      ShmSize: 16 * 1024 * 1024,
+      Tmpfs: {
+        [WORK_DIR]: `${tmpfsOptions},uid=${uid},gid=${gid},mode=0700`,
+        '/tmp': `${tmpfsOptions},mode=1777`,
+      },
+      Memory: memory,
+      MemorySwap: memory,
+      NanoCpus: Math.round(limits.cpus * 1e9),
+      PidsLimit: limits.pids,
+      Ulimits: [
+        { Name: 'nofile', Soft: 1024, Hard: 1024 },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      ...(input.supervisorVolume
+        ? {
+            Mounts: [
+              {
+                Type: 'volume',
+                Source: input.supervisorVolume,
+                Target: MOUNTED_SUPERVISOR_DIR,
+                ReadOnly: true,
+              },
+            ],
+          }
+        : {}),
+      ...(input.runtime ? { Runtime: input.runtime } : {}),
+    },
+  };
+}

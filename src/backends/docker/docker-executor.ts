@@ -1,0 +1,335 @@
+import { randomUUID } from 'node:crypto';
+import type Docker from 'dockerode';
+import type { BoxrunConfig } from '../../config/config.js';
+import { BoxrunError } from '../../core/errors.js';
+import type { ExecuteOptions, Executor, ExecutorCapabilities, HealthReport } from '../../core/executor.js';
+import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
+import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
+import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
+import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
+import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
+import type { SupervisorJob } from '../supervisor/protocol.js';
+import { createContainerSpec } from './container-spec.js';
+import { type ConnectedEngine, connectEngine, translateEngineError } from './engine.js';
+import { ImageManager } from './image-manager.js';
+import { Reaper } from './reaper.js';
+import { Sandbox, type SandboxOutcome } from './sandbox.js';
+
+/** Where a sandbox comes from: made on demand, or taken warm from a pool. */
+export interface SandboxSource {
+  acquire(
+    image: string,
+    limits: ResourceLimits,
+    makeSpec: () => Docker.ContainerCreateOptions,
+  ): Promise<Sandbox>;
+}
+
+export interface DockerExecutorOptions {
+  config: BoxrunConfig;
+  registry?: RuntimeRegistry;
+  /** An already connected engine (tests, several engines); found from config otherwise. */
+  engine?: ConnectedEngine;
+  /** Run the reaper (at start and periodically). Default true. */
+  reaper?: boolean;
+}
+
+/** Setup time a sandbox may take before its program starts, added to its deadline label. */
+const START_SLACK_MS = 60_000;
+
+export class DockerExecutor implements Executor {
+  private readonly config: BoxrunConfig;
+  private readonly registry: RuntimeRegistry;
+  private enginePromise: Promise<ConnectedEngine> | null;
+  private readonly cleanups = new Set<Promise<void>>();
+  private reaper: Reaper | null = null;
+  private images: ImageManager | null = null;
+  private closed = false;
+  /** Replaced by a warm pool when one is attached. */
+  sandboxSource: SandboxSource | null = null;
+
+  constructor(private readonly options: DockerExecutorOptions) {
+    this.config = options.config;
+    this.registry = options.registry ?? defaultRegistry;
+    this.enginePromise = options.engine ? Promise.resolve(options.engine) : null;
+  }
+
+  /** The engine, connected on first use; a failed connection is retried on the next call. */
+  async engine(): Promise<ConnectedEngine> {
+    if (this.closed) throw new BoxrunError('ENGINE_UNAVAILABLE', 'executor is closed');
+    if (!this.enginePromise) {
+      this.enginePromise = connectEngine(this.config.docker.host);
+      this.enginePromise.catch(() => {
+        this.enginePromise = null;
+      });
+    }
+    const engine = await this.enginePromise;
+    if (!this.reaper && this.options.reaper !== false) {
+      this.reaper = new Reaper(engine.docker, this.config.docker.reapGraceSeconds * 1000);
+      this.reaper.start(this.config.docker.reapIntervalSeconds * 1000);
+    }
+    this.images ??= new ImageManager(engine.docker, this.registry);
+    return engine;
+  }
+
+  async imageManager(): Promise<ImageManager> {
+    await this.engine();
+    return this.images!;
+  }
+
+  isolationLevel(): IsolationLevel {
+    return this.config.docker.runtime === 'runsc' ? 'vm' : 'container';
+  }
+
+  async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    const plan = planExecution(input, this.registry, this.config);
+    const id = options.id ?? randomUUID();
+    const { docker } = await this.engine();
+    const images = this.images!;
+    await images.requireImage(plan.image, plan.runtime?.name ?? null);
+    const supervisorVolume = plan.customImage ? await images.supervisorVolume() : undefined;
+
+    const runStep = async (step: StepPlan, job: SupervisorJob, stream: boolean) => {
+      if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
+      const spec = () =>
+        createContainerSpec({
+          id,
+          image: plan.image,
+          limits: step.limits,
+          user: this.config.docker.user,
+          deadline: Date.now() + step.limits.timeoutMs + START_SLACK_MS,
+          kind: 'oneshot',
+          ...(supervisorVolume ? { supervisorVolume } : {}),
+          ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
+          ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
+          ...(this.config.docker.apparmorProfile
+            ? { apparmorProfile: this.config.docker.apparmorProfile }
+            : {}),
+        });
+      const sandbox = this.sandboxSource
+        ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
+        : await Sandbox.start(docker, spec());
+      try {
+        const outcome = await sandbox.run(job, {
+          timeoutMs: step.limits.timeoutMs,
+          outputBytes: step.limits.outputBytes,
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(stream && options.onOutput ? { onOutput: options.onOutput } : {}),
+        });
+        if (outcome.report?.canceled || (options.signal?.aborted && !outcome.report)) {
+          throw new BoxrunError('CANCELED', 'execution canceled');
+        }
+        return outcome;
+      } finally {
+        this.track(sandbox.destroy());
+      }
+    };
+
+    let compileStep: StepResult | undefined;
+    let runFiles = plan.run.job.files;
+    if (plan.compile) {
+      const outcome = await runStep(plan.compile, plan.compile.job, false);
+      compileStep = toStepResult(outcome, plan.compile.limits);
+      if (compileStep.status !== 'ok') return this.compileFailure(id, plan, compileStep);
+      runFiles = outcome.files;
+    }
+    const outcome = await runStep(plan.run, { ...plan.run.job, files: runFiles }, true);
+    const step = toStepResult(outcome, plan.run.limits);
+    return {
+      id,
+      ...step,
+      runtime: plan.runtime?.name ?? null,
+      image: plan.image,
+      files: outcome.files.map((f) => {
+        const enc = encodeBytes(f.content);
+        return {
+          path: f.path,
+          content: enc.text,
+          encoding: enc.encoding,
+          mode: f.mode,
+          size: f.content.length,
+        };
+      }),
+      refusedFiles: outcome.refused,
+      isolationLevel: this.isolationLevel(),
+      ...(compileStep ? { compile: compileStep } : {}),
+    };
+  }
+
+  private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
+    return {
+      id,
+      status: 'compile_error',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      stdoutEncoding: 'utf8',
+      stderrEncoding: 'utf8',
+      timedOut: false,
+      oomKilled: false,
+      outputTruncated: false,
+      durationMs: 0,
+      cpuTimeMs: 0,
+      peakMemoryBytes: 0,
+      message: `compilation failed (${compile.status})`,
+      runtime: plan.runtime?.name ?? null,
+      image: plan.image,
+      files: [],
+      refusedFiles: [],
+      isolationLevel: this.isolationLevel(),
+      compile,
+    };
+  }
+
+  private track(cleanup: Promise<void>): void {
+    const p = cleanup.catch(() => {}).finally(() => this.cleanups.delete(p));
+    this.cleanups.add(p);
+  }
+
+  async healthCheck(): Promise<HealthReport> {
+    const problems: string[] = [];
+    let engine: ConnectedEngine;
+    try {
+      engine = await this.engine();
+    } catch (error) {
+      return {
+        ok: false,
+        engine: {
+          reachable: false,
+          endpoint: this.config.docker.host ?? 'auto',
+          error: (error as Error).message,
+        },
+        images: [],
+        problems: [(error as Error).message],
+      };
+    }
+    let version: string | undefined;
+    try {
+      version = (await engine.docker.version()).Version;
+    } catch (error) {
+      problems.push(translateEngineError(error, 'asking the engine version').message);
+    }
+    const images = await this.images!.status();
+    for (const img of images) {
+      if (!img.present)
+        problems.push(
+          `image ${img.image} for ${img.runtime} is missing: run 'boxrun images build ${img.runtime}'`,
+        );
+      else if (!img.current)
+        problems.push(
+          `image ${img.image} for ${img.runtime} is out of date: run 'boxrun images build ${img.runtime}'`,
+        );
+    }
+    return {
+      ok: problems.length === 0,
+      engine: { reachable: true, endpoint: engine.endpoint.url, ...(version ? { version } : {}) },
+      images,
+      problems,
+    };
+  }
+
+  async warmup(): Promise<void> {
+    const images = await this.imageManager();
+    for (const runtime of this.registry.all) await images.requireImage(runtime.image, runtime.name);
+  }
+
+  async capabilities(): Promise<ExecutorCapabilities> {
+    const { docker } = await this.engine();
+    let info: Record<string, unknown> = {};
+    let version: { Version?: string; ApiVersion?: string } = {};
+    try {
+      [info, version] = await Promise.all([docker.info(), docker.version()]);
+    } catch (error) {
+      throw translateEngineError(error, 'reading engine info');
+    }
+    return {
+      backend: 'docker',
+      isolationLevel: this.isolationLevel(),
+      platform: process.platform,
+      supportsCpuLimit: info.CpuCfsQuota !== false,
+      supportsMemoryLimit: info.MemoryLimit !== false,
+      supportsDiskLimit: true,
+      supportsNetworkIsolation: true,
+      supportsReadonlyRootfs: true,
+      networkPolicies: ['none'],
+      runtimes: this.registry.names(),
+      engine: {
+        version: version.Version ?? 'unknown',
+        apiVersion: version.ApiVersion ?? 'unknown',
+        cgroupVersion: String(info.CgroupVersion ?? '1'),
+        storageDriver: String(info.Driver ?? 'unknown'),
+        runtime: this.config.docker.runtime ?? String(info.DefaultRuntime ?? 'runc'),
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.reaper?.stop();
+    while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
+  }
+}
+
+/** Supervisor report + host observations → one step's result. */
+export function toStepResult(outcome: SandboxOutcome, limits: ResourceLimits): StepResult {
+  const r = outcome.report;
+  const stdout = encodeBytes(outcome.stdout);
+  const stderr = encodeBytes(outcome.stderr);
+  const base = {
+    stdout: stdout.text,
+    stderr: stderr.text,
+    stdoutEncoding: stdout.encoding,
+    stderrEncoding: stderr.encoding,
+  };
+  if (!r) {
+    // The supervisor never reported: the container was killed from outside or died.
+    const timedOut = outcome.hostTimedOut;
+    const oomKilled = outcome.engineOomKilled;
+    const status = oomKilled ? 'memory_limit' : timedOut ? 'time_limit' : 'internal_error';
+    return {
+      ...base,
+      status,
+      exitCode: null,
+      signal: timedOut || oomKilled ? 'SIGKILL' : null,
+      timedOut,
+      oomKilled,
+      outputTruncated: false,
+      durationMs: timedOut ? limits.timeoutMs : 0,
+      cpuTimeMs: 0,
+      peakMemoryBytes: oomKilled ? limits.memoryMb * 1024 * 1024 : 0,
+      ...(outcome.failure ? { message: outcome.failure } : {}),
+    };
+  }
+  const oomKilled = r.oomKills > 0;
+  const timedOut = r.timedOut || r.cpuExceeded;
+  const outputTruncated = r.outputLimited !== null;
+  const exitCode = r.signal > 0 ? null : r.exitCode;
+  const status = classifyStep({
+    exitCode,
+    signal: r.signal,
+    oomKilled,
+    timedOut,
+    outputTruncated,
+    execError: r.execError,
+  });
+  let message: string | undefined;
+  if (r.execError) message = `could not start the program: ${r.execError}`;
+  else if (r.cpuExceeded) message = `CPU time limit of ${limits.cpuTimeMs} ms exceeded`;
+  else if (r.timedOut) message = `wall time limit of ${limits.timeoutMs} ms exceeded`;
+  else if (oomKilled) message = `memory limit of ${limits.memoryMb} MiB exceeded`;
+  else if (outputTruncated)
+    message = `${r.outputLimited} exceeded the output limit of ${limits.outputBytes} bytes`;
+  return {
+    ...base,
+    status,
+    exitCode,
+    signal: signalName(r.signal),
+    timedOut,
+    oomKilled,
+    outputTruncated,
+    durationMs: Math.round(r.durationUs / 1000),
+    cpuTimeMs: Math.round(r.cpuTimeUs / 1000),
+    peakMemoryBytes: r.maxRssKb * 1024,
+    ...(message ? { message } : {}),
+  };
+}

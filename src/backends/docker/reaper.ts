@@ -1,0 +1,61 @@
+import type Docker from 'dockerode';
+import { LABEL_DEADLINE, LABEL_MANAGED } from './labels.js';
+
+/**
+ * Removes boxrun containers a crashed process left behind: those past their deadline label (plus
+ * grace), and exited ones (a sandbox's supervisor exits when its owner's connection drops).
+ */
+export class Reaper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly graceMs: number,
+  ) {}
+
+  start(intervalMs: number): void {
+    if (this.timer) return;
+    void this.reapOnce();
+    this.timer = setInterval(() => void this.reapOnce(), intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Returns how many containers were removed. Never throws: the next round tries again. */
+  reapOnce(now = Date.now()): Promise<number> {
+    this.running ??= this.sweep(now).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async sweep(now: number): Promise<number> {
+    let removed = 0;
+    try {
+      const list = await this.docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_MANAGED}=true`] },
+      });
+      for (const c of list) {
+        const deadline = Number(c.Labels[LABEL_DEADLINE] ?? 0);
+        const overdue = deadline > 0 && now > deadline + this.graceMs;
+        const exitedLongAgo = c.State === 'exited' && now - c.Created * 1000 > this.graceMs;
+        if (!overdue && !exitedLongAgo) continue;
+        try {
+          await this.docker.getContainer(c.Id).remove({ force: true, v: true });
+          removed++;
+        } catch {
+          // gone already or being removed by its owner
+        }
+      }
+    } catch {
+      // engine unreachable: nothing to do until it is back
+    }
+    return removed;
+  }
+}

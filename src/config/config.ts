@@ -1,0 +1,185 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { BoxrunError } from '../core/errors.js';
+
+/**
+ * The only module that reads the environment and config files. Precedence:
+ * defaults ← TOML file (boxrun.toml) ← environment (BOXRUN_*) ← explicit overrides (CLI flags).
+ */
+const limitsDefaults = {
+  timeoutMs: 10_000,
+  cpuTimeMs: 0,
+  memoryMb: 256,
+  cpus: 1,
+  pids: 128,
+  outputBytes: 1024 * 1024,
+  diskMb: 64,
+};
+
+const limitsConfigSchema = z
+  .object({
+    timeoutMs: z.number().int().positive(),
+    /** 0 means no CPU-time limit beyond the wall timeout. */
+    cpuTimeMs: z.number().int().min(0),
+    memoryMb: z.number().int().min(8),
+    cpus: z.number().positive(),
+    pids: z.number().int().min(4),
+    outputBytes: z.number().int().positive(),
+    diskMb: z.number().int().positive(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    stateDir: z.string().min(1),
+    docker: z
+      .object({
+        /** Engine endpoint (unix:///path or tcp://host:port); found automatically when absent. */
+        host: z.string().optional(),
+        /** OCI runtime for sandboxes, e.g. "runsc" for gVisor when it is registered with the engine. */
+        runtime: z.string().optional(),
+        /** uid:gid the program runs as inside the sandbox. */
+        user: z.string().regex(/^[1-9][0-9]*:[1-9][0-9]*$/, 'must be uid:gid, not root'),
+        /** Path to a seccomp profile JSON; the engine's default profile applies otherwise. */
+        seccompProfile: z.string().optional(),
+        apparmorProfile: z.string().optional(),
+        /** Seconds past a sandbox's deadline after which the reaper removes it. */
+        reapGraceSeconds: z.number().int().min(0),
+        reapIntervalSeconds: z.number().int().min(1),
+      })
+      .strict(),
+    limits: limitsConfigSchema,
+    compileLimits: limitsConfigSchema,
+    /** Ceilings a request may not exceed. */
+    maxLimits: limitsConfigSchema,
+  })
+  .strict();
+
+export type BoxrunConfig = z.output<typeof configSchema>;
+export type LimitsConfig = z.output<typeof limitsConfigSchema>;
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type ConfigOverrides = DeepPartial<BoxrunConfig>;
+
+export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BOXRUN_STATE_DIR) return env.BOXRUN_STATE_DIR;
+  if (process.getuid?.() === 0) return '/var/lib/boxrun';
+  return join(env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'boxrun');
+}
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfig {
+  return {
+    stateDir: defaultStateDir(env),
+    docker: { user: '1000:1000', reapGraceSeconds: 30, reapIntervalSeconds: 60 },
+    limits: { ...limitsDefaults },
+    compileLimits: { ...limitsDefaults, timeoutMs: 30_000, memoryMb: 1024, pids: 256 },
+    maxLimits: {
+      timeoutMs: 300_000,
+      cpuTimeMs: 300_000,
+      memoryMb: 4096,
+      cpus: 4,
+      pids: 1024,
+      outputBytes: 64 * 1024 * 1024,
+      diskMb: 1024,
+    },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    const b = out[k];
+    out[k] = isObject(b) && isObject(v) ? deepMerge(b, v) : v;
+  }
+  return out;
+}
+
+/** TOML keys are snake_case (as in seed 002); config keys are camelCase. */
+function camelize(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelize);
+  if (!isObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [
+      k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+      camelize(v),
+    ]),
+  );
+}
+
+/** BOXRUN_DOCKER_HOST, BOXRUN_LIMITS_TIMEOUT_MS, … map onto the config tree; DOCKER_HOST too. */
+function fromEnv(env: NodeJS.ProcessEnv, template: BoxrunConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const walk = (node: Record<string, unknown>, prefix: string, target: Record<string, unknown>) => {
+    for (const [key, value] of Object.entries(node)) {
+      const name = `${prefix}_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+      if (isObject(value)) {
+        const child: Record<string, unknown> = {};
+        walk(value, name, child);
+        if (Object.keys(child).length > 0) target[key] = child;
+        continue;
+      }
+      const raw = env[name];
+      if (raw === undefined) continue;
+      target[key] =
+        typeof value === 'number' ? Number(raw) : typeof value === 'boolean' ? raw === 'true' : raw;
+    }
+  };
+  const shape: Record<string, unknown> = {
+    ...template,
+    docker: { host: '', runtime: '', seccompProfile: '', apparmorProfile: '', ...template.docker },
+  };
+  walk(shape, 'BOXRUN', out);
+  delete out.stateDir; // defaultStateDir already honours BOXRUN_STATE_DIR
+  return out;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a TOML file; BOXRUN_CONFIG or ./boxrun.toml when absent (missing file is fine). */
+  file?: string;
+  overrides?: ConfigOverrides;
+}
+
+export function loadConfig(options: LoadConfigOptions = {}): BoxrunConfig {
+  const env = options.env ?? process.env;
+  const defaults = defaultConfig(env);
+  let merged: Record<string, unknown> = defaults as unknown as Record<string, unknown>;
+  const file = options.file ?? env.BOXRUN_CONFIG ?? (existsSync('boxrun.toml') ? 'boxrun.toml' : undefined);
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = camelize(parseToml(readFileSync(file, 'utf8')));
+    } catch (error) {
+      throw new BoxrunError(
+        'CONFIG_INVALID',
+        `cannot read config file ${file}: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    merged = deepMerge(merged, parsed as Record<string, unknown>);
+  }
+  merged = deepMerge(merged, fromEnv(env, defaults));
+  if (env.DOCKER_HOST && !(merged.docker as Record<string, unknown>).host) {
+    merged = deepMerge(merged, { docker: { host: env.DOCKER_HOST } });
+  }
+  merged = deepMerge(merged, (options.overrides ?? {}) as Record<string, unknown>);
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue?.path.join('.') || '(root)';
+    throw new BoxrunError('CONFIG_INVALID', `invalid config at '${key}': ${issue?.message ?? 'invalid'}`, {
+      details: { path: key },
+    });
+  }
+  return result.data;
+}

@@ -1,0 +1,50 @@
+import type { ExecutionRequestInput } from './request.js';
+import type { ExecutionResult, IsolationLevel } from './result.js';
+
+export interface ExecutorCapabilities {
+  backend: string;
+  isolationLevel: IsolationLevel;
+  platform: NodeJS.Platform;
+  supportsCpuLimit: boolean;
+  supportsMemoryLimit: boolean;
+  supportsDiskLimit: boolean;
+  supportsNetworkIsolation: boolean;
+  supportsReadonlyRootfs: boolean;
+  networkPolicies: string[];
+  runtimes: string[];
+  engine?: {
+    version: string;
+    apiVersion: string;
+    cgroupVersion: string;
+    storageDriver: string;
+    runtime: string;
+  };
+}
+
+export interface HealthReport {
+  ok: boolean;
+  engine: { reachable: boolean; endpoint: string; version?: string; error?: string };
+  images: { runtime: string; image: string; present: boolean; current: boolean }[];
+  problems: string[];
+}
+
+export interface ExecuteOptions {
+  /** Aborting kills the program and ends the execution with an error of code CANCELED. */
+  signal?: AbortSignal;
+  /** Called with output chunks as the program writes them. */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** An id to label the sandbox with; one is generated otherwise. */
+  id?: string;
+}
+
+/** One way of running untrusted code. Every backend passes the same conformance suite. */
+export interface Executor {
+  execute(request: ExecutionRequestInput, options?: ExecuteOptions): Promise<ExecutionResult>;
+  healthCheck(): Promise<HealthReport>;
+  /** Make the first execution fast: check images, start pools. */
+  warmup(): Promise<void>;
+  capabilities(): Promise<ExecutorCapabilities>;
+  isolationLevel(): IsolationLevel;
+  /** Idempotent: waits for cleanup of every sandbox this executor started. */
+  close(): Promise<void>;
+}

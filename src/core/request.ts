@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+export const MAX_FILES = 256;
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+export const MAX_TOTAL_INPUT_BYTES = 32 * 1024 * 1024;
+export const MAX_STDIN_BYTES = 16 * 1024 * 1024;
+export const MAX_ARG_BYTES = 128 * 1024;
+export const MAX_ENV_BYTES = 128 * 1024;
+
+/** A path inside the sandbox's work dir: relative, no `..`, no empty or `.` parts, no NUL. */
+export const relativePathSchema = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine((p) => !p.includes('\0'), 'must not contain NUL')
+  .refine((p) => !p.startsWith('/'), 'must be relative to the work dir')
+  .refine((p) => p.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), {
+    message: "must not contain '..', '.' or empty parts",
+  });
+
+export const fileSchema = z.object({
+  path: relativePathSchema,
+  content: z.string(),
+  encoding: z.enum(['utf8', 'base64']).default('utf8'),
+  /** Mark the file executable (mode 0755 instead of 0644). */
+  executable: z.boolean().optional(),
+});
+
+export const limitsSchema = z
+  .object({
+    /** Wall-clock limit for the program, from its start. */
+    timeoutMs: z.number().int().min(1).max(3_600_000),
+    /** CPU time of the whole process tree (user + system). */
+    cpuTimeMs: z.number().int().min(1).max(3_600_000),
+    memoryMb: z.number().int().min(8).max(65_536),
+    cpus: z.number().min(0.05).max(64),
+    pids: z.number().int().min(4).max(32_768),
+    /** Cap per stream (stdout and stderr each). */
+    outputBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(256 * 1024 * 1024),
+    /** Size of the work dir and of /tmp (each; both count against memory). */
+    diskMb: z.number().int().min(1).max(65_536),
+  })
+  .partial()
+  .strict();
+
+export const networkPolicySchema = z.enum(['none']);
+
+const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+
+export const executionRequestSchema = z
+  .object({
+    runtime: z.string().min(1).max(64).optional(),
+    /** A custom image to run in; the supervisor is mounted into it. Needs `command`. */
+    image: z.string().min(1).max(256).optional(),
+    /** Version of the runtime; only the installed one exists today, so it is checked, not chosen. */
+    version: z.string().max(64).optional(),
+    files: z.array(fileSchema).max(MAX_FILES).default([]),
+    /** The file the runtime compiles/runs; defaults to the first file. */
+    main: relativePathSchema.optional(),
+    /** Replaces the runtime's run command (argv form). Required with `image`. */
+    command: z.array(z.string().max(MAX_ARG_BYTES)).min(1).max(1024).optional(),
+    argv: z.array(z.string().max(MAX_ARG_BYTES)).max(1024).default([]),
+    stdin: z
+      .string()
+      .max(Math.ceil((MAX_STDIN_BYTES * 4) / 3) + 4)
+      .default(''),
+    stdinEncoding: z.enum(['utf8', 'base64']).default('utf8'),
+    env: z.record(envKey, z.string().max(MAX_ENV_BYTES)).default({}),
+    /** Directory the program starts in, relative to the work dir. */
+    workDir: relativePathSchema.optional(),
+    /** Files to return: exact relative paths, `*` globs, or `dir/**`. */
+    outputPaths: z.array(z.string().min(1).max(1024)).max(256).default([]),
+    limits: limitsSchema.default({}),
+    compileLimits: limitsSchema.default({}),
+    network: networkPolicySchema.default('none'),
+  })
+  .strict()
+  .superRefine((req, ctx) => {
+    if (!req.runtime && !req.image) {
+      ctx.addIssue({ code: 'custom', message: 'either runtime or image is required', path: ['runtime'] });
+    }
+    if (req.image && !req.command) {
+      ctx.addIssue({ code: 'custom', message: 'command is required when image is given', path: ['command'] });
+    }
+    if (req.main && !req.files.some((f) => f.path === req.main)) {
+      ctx.addIssue({ code: 'custom', message: 'main must name one of the files', path: ['main'] });
+    }
+    const seen = new Set<string>();
+    req.files.forEach((f, i) => {
+      if (seen.has(f.path))
+        ctx.addIssue({ code: 'custom', message: 'duplicate path', path: ['files', i, 'path'] });
+      seen.add(f.path);
+    });
+    for (const [i, p] of req.outputPaths.entries()) {
+      if (p.startsWith('/') || p.includes('\0') || p.split('/').some((part) => part === '..')) {
+        ctx.addIssue({ code: 'custom', message: "must be relative, without '..'", path: ['outputPaths', i] });
+      }
+    }
+  });
+
+export type ExecutionRequestInput = z.input<typeof executionRequestSchema>;
+export type ExecutionRequest = z.output<typeof executionRequestSchema>;
+export type ResourceLimits = Required<z.output<typeof limitsSchema>>;
+export type InputFile = z.output<typeof fileSchema>;

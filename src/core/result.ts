@@ -1,0 +1,58 @@
+export const EXECUTION_STATUSES = [
+  'ok',
+  'compile_error',
+  'runtime_error',
+  'time_limit',
+  'memory_limit',
+  'output_limit',
+  'internal_error',
+] as const;
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
+
+export type IsolationLevel = 'none' | 'process' | 'container' | 'vm';
+
+/** Text when the bytes are valid UTF-8, base64 otherwise: nothing the program wrote is lost. */
+export type Encoding = 'utf8' | 'base64';
+
+export interface OutputFile {
+  path: string;
+  content: string;
+  encoding: Encoding;
+  mode: number;
+  size: number;
+}
+
+export interface RefusedFile {
+  path: string;
+  reason: string;
+}
+
+/** What one step (compile or run) did. */
+export interface StepResult {
+  status: ExecutionStatus;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  stdoutEncoding: Encoding;
+  stderrEncoding: Encoding;
+  timedOut: boolean;
+  oomKilled: boolean;
+  outputTruncated: boolean;
+  durationMs: number;
+  cpuTimeMs: number;
+  peakMemoryBytes: number;
+  /** Set when status is internal_error or the program could not be started. */
+  message?: string;
+}
+
+export interface ExecutionResult extends StepResult {
+  id: string;
+  runtime: string | null;
+  image: string;
+  files: OutputFile[];
+  refusedFiles: RefusedFile[];
+  isolationLevel: IsolationLevel;
+  /** The compile step's own result, for compiled runtimes. */
+  compile?: StepResult;
+}

@@ -1,0 +1,23 @@
+export { DockerExecutor, type DockerExecutorOptions } from './backends/docker/docker-executor.js';
+export { connectEngine } from './backends/docker/engine.js';
+export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';
+export { BoxrunError, type BoxrunErrorCode, isBoxrunError } from './core/errors.js';
+export type { ExecuteOptions, Executor, ExecutorCapabilities, HealthReport } from './core/executor.js';
+export type { ExecutionRequest, ExecutionRequestInput, ResourceLimits } from './core/request.js';
+export type {
+  ExecutionResult,
+  ExecutionStatus,
+  IsolationLevel,
+  OutputFile,
+  StepResult,
+} from './core/result.js';
+export { RUNTIMES, type RuntimeDefinition } from './runtimes/definitions.js';
+export { defaultRegistry, RuntimeRegistry } from './runtimes/registry.js';
+
+import { DockerExecutor } from './backends/docker/docker-executor.js';
+import { type ConfigOverrides, loadConfig } from './config/config.js';
+
+/** The default executor: Docker, configured from boxrun.toml / BOXRUN_* / the overrides given. */
+export function createExecutor(overrides: ConfigOverrides = {}): DockerExecutor {
+  return new DockerExecutor({ config: loadConfig({ overrides }) });
+}

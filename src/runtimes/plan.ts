@@ -1,0 +1,202 @@
+import { posix } from 'node:path';
+import type { SupervisorJob } from '../backends/supervisor/protocol.js';
+import type { LimitsConfig } from '../config/config.js';
+import { BoxrunError } from '../core/errors.js';
+import {
+  type ExecutionRequest,
+  type ExecutionRequestInput,
+  executionRequestSchema,
+  MAX_STDIN_BYTES,
+  MAX_TOTAL_INPUT_BYTES,
+  type ResourceLimits,
+} from '../core/request.js';
+import type { RuntimeDefinition } from './definitions.js';
+import type { RuntimeRegistry } from './registry.js';
+
+export const BASE_ENV: Record<string, string> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  HOME: '/tmp',
+  TMPDIR: '/tmp',
+  LANG: 'C.UTF-8',
+  LC_ALL: 'C.UTF-8',
+};
+
+/** Output files of a compile step may be large (a static Go binary); they are capped here. */
+const COMPILE_ARTIFACT_BYTES = 256 * 1024 * 1024;
+const RUN_OUTPUT_FILES_BYTES = 64 * 1024 * 1024;
+
+export interface StepPlan {
+  job: SupervisorJob;
+  limits: ResourceLimits;
+}
+
+export interface ExecutionPlan {
+  request: ExecutionRequest;
+  runtime: RuntimeDefinition | null;
+  image: string;
+  /** True when the image is a caller's own and boxrun-sv has to be mounted into it. */
+  customImage: boolean;
+  compile: StepPlan | null;
+  /** For compiled runtimes, `job.files` is replaced by the compile step's output. */
+  run: StepPlan;
+}
+
+export interface PlanDefaults {
+  limits: LimitsConfig;
+  compileLimits: LimitsConfig;
+  maxLimits: LimitsConfig;
+}
+
+/** zod's issue path, as the dotted path a client can find in its own request. */
+export function validateRequest(input: unknown): ExecutionRequest {
+  const parsed = executionRequestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.map(String).join('.') || '(body)';
+    throw new BoxrunError('INVALID_REQUEST', `${path}: ${issue?.message ?? 'invalid'}`, {
+      details: {
+        path,
+        issues: parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      },
+    });
+  }
+  return parsed.data;
+}
+
+function resolveLimits(
+  base: LimitsConfig,
+  runtimeDefaults: Partial<LimitsConfig> | undefined,
+  requested: Partial<LimitsConfig>,
+  max: LimitsConfig,
+  field: string,
+): ResourceLimits {
+  const merged = { ...base, ...runtimeDefaults, ...requested };
+  for (const key of Object.keys(requested) as (keyof LimitsConfig)[]) {
+    const value = requested[key];
+    if (value !== undefined && value > max[key]) {
+      throw new BoxrunError(
+        'INVALID_REQUEST',
+        `${field}.${key}: ${value} exceeds the maximum of ${max[key]}`,
+        {
+          details: { path: `${field}.${key}` },
+        },
+      );
+    }
+  }
+  return merged;
+}
+
+function supervisorLimits(limits: ResourceLimits, filesBytes: number): Record<string, number> {
+  return {
+    timeout_ms: limits.timeoutMs,
+    cpu_ms: limits.cpuTimeMs,
+    output_bytes: limits.outputBytes,
+    files_bytes: filesBytes,
+    file_size_bytes: limits.diskMb * 1024 * 1024,
+    stack_bytes: Math.min(limits.memoryMb, 256) * 1024 * 1024,
+  };
+}
+
+function fill(template: string[], main: string): string[] {
+  const name = posix.basename(main).replace(/\.[^.]*$/, '');
+  return template.map((a) => a.replaceAll('{file}', main).replaceAll('{name}', name));
+}
+
+export function planExecution(
+  input: ExecutionRequestInput,
+  registry: RuntimeRegistry,
+  defaults: PlanDefaults,
+  options: { testFramework?: string } = {},
+): ExecutionPlan {
+  const request = validateRequest(input);
+  const runtime = request.runtime ? registry.get(request.runtime) : null;
+  if (runtime && request.version && !runtime.version.startsWith(request.version) && request.version !== '*') {
+    throw new BoxrunError(
+      'UNKNOWN_RUNTIME',
+      `runtime ${runtime.name} has version ${runtime.version}, not ${request.version}`,
+      { details: { runtimes: registry.names() } },
+    );
+  }
+  if (!runtime && !request.image)
+    throw new BoxrunError('INVALID_REQUEST', 'runtime: either runtime or image is required');
+
+  let total = 0;
+  const files = request.files.map((f) => {
+    const content = Buffer.from(f.content, f.encoding === 'base64' ? 'base64' : 'utf8');
+    total += content.length;
+    return { path: f.path, content, mode: f.executable ? 0o755 : 0o644 };
+  });
+  if (total > MAX_TOTAL_INPUT_BYTES) {
+    throw new BoxrunError(
+      'INVALID_REQUEST',
+      `files: ${total} bytes in all exceeds the limit of ${MAX_TOTAL_INPUT_BYTES}`,
+      {
+        details: { path: 'files' },
+      },
+    );
+  }
+  const stdin = Buffer.from(request.stdin, request.stdinEncoding === 'base64' ? 'base64' : 'utf8');
+  if (stdin.length > MAX_STDIN_BYTES) {
+    throw new BoxrunError(
+      'INVALID_REQUEST',
+      `stdin: ${stdin.length} bytes exceeds the limit of ${MAX_STDIN_BYTES}`,
+      {
+        details: { path: 'stdin' },
+      },
+    );
+  }
+
+  const runLimits = resolveLimits(defaults.limits, undefined, request.limits, defaults.maxLimits, 'limits');
+  const env = { ...BASE_ENV, ...runtime?.env, ...request.env };
+  const main = request.main ?? files[0]?.path ?? runtime?.sourceFile ?? '';
+  if (runtime && !request.command && files.length === 0) {
+    throw new BoxrunError('INVALID_REQUEST', 'files: at least one source file is required', {
+      details: { path: 'files' },
+    });
+  }
+
+  let compile: StepPlan | null = null;
+  if (runtime?.compile) {
+    const limits = resolveLimits(
+      defaults.compileLimits,
+      runtime.compileLimits,
+      request.compileLimits,
+      defaults.maxLimits,
+      'compileLimits',
+    );
+    const extra = options.testFramework ? (runtime.testFrameworks?.[options.testFramework] ?? []) : [];
+    const argv = fill(runtime.compile, main);
+    compile = {
+      limits,
+      job: {
+        files,
+        argv: [...argv.slice(0, 1), ...extra, ...argv.slice(1)],
+        env,
+        limits: supervisorLimits(limits, COMPILE_ARTIFACT_BYTES),
+        outputPatterns: ['**'],
+        stdin: Buffer.alloc(0),
+      },
+    };
+  }
+  const command = request.command ?? fill(runtime?.run ?? [], main);
+  const run: StepPlan = {
+    limits: runLimits,
+    job: {
+      files,
+      argv: [...command, ...request.argv],
+      env,
+      ...(request.workDir ? { cwd: request.workDir } : {}),
+      limits: supervisorLimits(runLimits, RUN_OUTPUT_FILES_BYTES),
+      outputPatterns: request.outputPaths,
+      stdin,
+    },
+  };
+  return {
+    request,
+    runtime,
+    image: request.image ?? runtime?.image ?? '',
+    customImage: !!request.image,
+    compile,
+    run,
+  };
+}

@@ -1,0 +1,641 @@
+/*
+ * boxrun-sv: the in-container supervisor.
+ *
+ * It runs as PID 1 of every sandbox container, as the same unprivileged user as the program it
+ * supervises. The host talks to it over the container's attached stdio, so no `docker exec`, no
+ * archive API and no host path is ever involved:
+ *
+ *   host -> sv (container stdin):  frames  [type:u8][len:u32 BE][payload]
+ *     'F' file      u32 mode BE, path NUL, content        'A' argv element
+ *     'E' env "K=V"                                       'C' cwd (relative to the work dir)
+ *     'L' limit "key=value"                               'O' output-file pattern
+ *     'I' stdin bytes    'i' stdin EOF    'R' run    'K' kill (cancel)
+ *   sv -> host (container stdout): frames of the same shape
+ *     'S' started       'o' stdout bytes     'e' stderr bytes
+ *     'f' file: u32 mode BE, path NUL, content            'x' refused file: path NUL reason
+ *     'r' result JSON (last frame)                        '!' supervisor error text
+ *
+ * Why C and PID 1: it must exist in every image (no interpreter to rely on), start in well under a
+ * millisecond, and being the namespace's init lets it kill(-1) the program's whole tree, reap every
+ * orphan and read the container's own cgroup counters. It makes itself non-dumpable so the program,
+ * which runs as the same uid, can neither ptrace it nor open /proc/1/fd; signals sent to it from
+ * inside the namespace are dropped by the kernel because it installs no handlers (SIGCHLD arrives
+ * through a signalfd).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORK_DIR "/box"
+#define MAX_FRAME (1u << 30)
+#define CHUNK 65536
+#define MAX_LIST 4096
+
+typedef struct {
+  char *items[MAX_LIST];
+  int n;
+} list_t;
+
+static list_t argv_list, env_list, out_patterns;
+static char cwd_rel[4096] = "";
+static long long timeout_ms = 10000, cpu_ms = 0, output_bytes = 1 << 20, files_bytes = 64 << 20;
+static long long file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000;
+
+/* ---------- small helpers ---------- */
+
+static long long now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static void write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        poll(&pf, 1, 100);
+        continue;
+      }
+      _exit(3); /* the host went away: nothing left to report to */
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+}
+
+static void send_frame2(char type, const void *a, uint32_t alen, const void *b, uint32_t blen) {
+  uint32_t len = alen + blen;
+  unsigned char hdr[5] = {(unsigned char)type, len >> 24, len >> 16, len >> 8, len};
+  write_all(1, hdr, 5);
+  if (alen) write_all(1, a, alen);
+  if (blen) write_all(1, b, blen);
+}
+
+static void send_frame(char type, const void *p, uint32_t len) { send_frame2(type, p, len, NULL, 0); }
+
+static void fail(const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  if (n >= (int)sizeof msg) n = sizeof msg - 1;
+  send_frame('!', msg, (uint32_t)n);
+  _exit(2);
+}
+
+static int read_full(int fd, void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t r = read(fd, p, len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    p += r;
+    len -= (size_t)r;
+  }
+  return 0;
+}
+
+static long long read_counter(const char *path, const char *key) {
+  char buf[4096];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  if (!key) return atoll(buf);
+  size_t klen = strlen(key);
+  for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    if (strncmp(line, key, klen) == 0 && line[klen] == ' ') return atoll(line + klen + 1);
+  }
+  return -1;
+}
+
+/* cgroup v1 and v2 both: hosts differ. */
+static long long cgroup_cpu_us(void) {
+  long long v = read_counter("/sys/fs/cgroup/cpu.stat", "usage_usec");
+  if (v >= 0) return v;
+  v = read_counter("/sys/fs/cgroup/cpuacct/cpuacct.usage", NULL);
+  if (v >= 0) return v / 1000;
+  v = read_counter("/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage", NULL);
+  return v >= 0 ? v / 1000 : -1;
+}
+
+static long long cgroup_oom_kills(void) {
+  long long v = read_counter("/sys/fs/cgroup/memory.events", "oom_kill");
+  if (v >= 0) return v;
+  return read_counter("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill");
+}
+
+static long long cgroup_peak_bytes(void) {
+  long long v = read_counter("/sys/fs/cgroup/memory.peak", NULL);
+  if (v >= 0) return v;
+  return read_counter("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", NULL);
+}
+
+/* A relative path with no empty, "." or ".." component. */
+static int safe_rel_path(const char *p) {
+  if (!*p || *p == '/') return 0;
+  const char *s = p;
+  while (*s) {
+    const char *e = strchr(s, '/');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return 0;
+    if (!e) break;
+    s = e + 1;
+  }
+  return 1;
+}
+
+static void mkdirs_for(char *path) {
+  for (char *s = strchr(path, '/'); s; s = strchr(s + 1, '/')) {
+    *s = 0;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) fail("mkdir %s: %s", path, strerror(errno));
+    *s = '/';
+  }
+}
+
+static void list_add(list_t *l, const char *s, uint32_t len) {
+  if (l->n >= MAX_LIST - 1) fail("too many list items");
+  char *c = malloc(len + 1);
+  if (!c) fail("out of memory");
+  memcpy(c, s, len);
+  c[len] = 0;
+  l->items[l->n++] = c;
+  l->items[l->n] = NULL;
+}
+
+static void set_limit(const char *kv) {
+  const char *eq = strchr(kv, '=');
+  if (!eq) fail("bad limit %s", kv);
+  long long v = atoll(eq + 1);
+  size_t k = (size_t)(eq - kv);
+#define IS(name) (k == strlen(name) && strncmp(kv, name, k) == 0)
+  if (IS("timeout_ms")) timeout_ms = v;
+  else if (IS("cpu_ms")) cpu_ms = v;
+  else if (IS("output_bytes")) output_bytes = v;
+  else if (IS("files_bytes")) files_bytes = v;
+  else if (IS("file_size_bytes")) file_size_bytes = v;
+  else if (IS("stack_bytes")) stack_bytes = v;
+  else if (IS("nofile")) nofile = v;
+  else if (IS("max_files")) max_files = v;
+#undef IS
+}
+
+static void write_input_file(const unsigned char *p, uint32_t len) {
+  if (len < 5) fail("short file frame");
+  uint32_t mode = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+  const char *path = (const char *)p + 4;
+  size_t plen = strnlen(path, len - 4);
+  if (plen == len - 4) fail("unterminated file path");
+  if (!safe_rel_path(path)) fail("unsafe file path");
+  char *full = NULL;
+  if (asprintf(&full, "%s", path) < 0) fail("out of memory");
+  mkdirs_for(full);
+  /* Nothing of the user's has run yet, but O_NOFOLLOW|O_EXCL keeps this honest anyway. */
+  int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0755);
+  if (fd < 0) fail("create %s: %s", full, strerror(errno));
+  write_all(fd, path + plen + 1, len - 4 - plen - 1);
+  fchmod(fd, mode & 0755);
+  close(fd);
+  free(full);
+}
+
+/* ---------- the run ---------- */
+
+typedef struct {
+  unsigned char *buf;
+  size_t len, cap;
+} buf_t;
+
+static void buf_append(buf_t *b, const void *p, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + n) cap *= 2;
+    b->buf = realloc(b->buf, cap);
+    if (!b->buf) fail("out of memory");
+    b->cap = cap;
+  }
+  memcpy(b->buf + b->len, p, n);
+  b->len += n;
+}
+
+static void buf_consume(buf_t *b, size_t n) {
+  memmove(b->buf, b->buf + n, b->len - n);
+  b->len -= n;
+}
+
+static pid_t child_pid;
+static int child_done, child_status;
+static struct rusage child_ru;
+
+static void reap(void) {
+  for (;;) {
+    int st;
+    struct rusage ru;
+    pid_t p = wait4(-1, &st, WNOHANG, &ru);
+    if (p <= 0) return;
+    if (p == child_pid) {
+      child_done = 1;
+      child_status = st;
+      child_ru = ru;
+    }
+  }
+}
+
+static void exec_child(int in_fd, int out_fd, int err_fd, int err_pipe) {
+  sigset_t all;
+  sigemptyset(&all);
+  sigprocmask(SIG_SETMASK, &all, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  setpgid(0, 0);
+  dup2(in_fd, 0);
+  dup2(out_fd, 1);
+  dup2(err_fd, 2);
+  /* The OOM killer should pick the program, never the supervisor. Raising is unprivileged. */
+  int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+  if (oom >= 0) {
+    write(oom, "1000", 4);
+    close(oom);
+  }
+  struct rlimit rl;
+  rl.rlim_cur = rl.rlim_max = 0;
+  setrlimit(RLIMIT_CORE, &rl);
+  if (cpu_ms > 0) {
+    /* Backstop for a single process; the tree's total is checked from the cgroup. */
+    rl.rlim_cur = (rlim_t)((cpu_ms + 999) / 1000 + 1);
+    rl.rlim_max = rl.rlim_cur + 1;
+    setrlimit(RLIMIT_CPU, &rl);
+  }
+  if (file_size_bytes > 0) {
+    rl.rlim_cur = rl.rlim_max = (rlim_t)file_size_bytes;
+    setrlimit(RLIMIT_FSIZE, &rl);
+  }
+  if (stack_bytes > 0) {
+    getrlimit(RLIMIT_STACK, &rl);
+    rl.rlim_cur = (rlim_t)stack_bytes;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_STACK, &rl);
+  }
+  if (nofile > 0) {
+    rl.rlim_cur = rl.rlim_max = (rlim_t)nofile;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (cwd_rel[0] && chdir(cwd_rel) < 0) {
+    int e = errno;
+    write(err_pipe, &e, sizeof e);
+    _exit(127);
+  }
+  /* Only 0-2 and the exec-error pipe survive into the program. */
+  if (err_pipe > 3) close_range(3, (unsigned)err_pipe - 1, 0);
+  close_range((unsigned)err_pipe + 1, ~0U, 0);
+  /* err_pipe is close-on-exec, so a successful exec closes it and the parent reads EOF. */
+  execvpe(argv_list.items[0], argv_list.items, env_list.items);
+  int e = errno;
+  write(err_pipe, &e, sizeof e);
+  _exit(127);
+}
+
+static void json_escape(buf_t *b, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      buf_append(b, "\\", 1);
+      buf_append(b, s, 1);
+    } else if (c < 0x20) {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\u%04x", c);
+      buf_append(b, esc, 6);
+    } else {
+      buf_append(b, s, 1);
+    }
+  }
+}
+
+/* ---------- output files ---------- */
+
+static long long files_sent_bytes;
+static long long files_sent_count;
+
+static int pattern_matches(const char *rel) {
+  for (int i = 0; i < out_patterns.n; i++) {
+    const char *p = out_patterns.items[i];
+    size_t pl = strlen(p);
+    if (strcmp(p, "**") == 0) return 1;
+    if (pl >= 3 && strcmp(p + pl - 3, "/**") == 0 && strncmp(rel, p, pl - 2) == 0) return 1;
+    if (fnmatch(p, rel, FNM_PATHNAME) == 0) return 1;
+  }
+  return 0;
+}
+
+static void refuse(const char *rel, const char *reason) {
+  send_frame2('x', rel, (uint32_t)strlen(rel) + 1, reason, (uint32_t)strlen(reason));
+}
+
+static void send_file(int dirfd, const char *name, const char *rel, const struct stat *st) {
+  if (st->st_nlink > 1) return refuse(rel, "hard link");
+  if (files_sent_count >= max_files) return refuse(rel, "too many output files");
+  if (files_sent_bytes + st->st_size > files_bytes) return refuse(rel, "output files exceed the size limit");
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return refuse(rel, "unreadable");
+  struct stat st2;
+  if (fstat(fd, &st2) < 0 || !S_ISREG(st2.st_mode) || st2.st_ino != st->st_ino) {
+    close(fd);
+    return refuse(rel, "changed while collecting");
+  }
+  size_t rl = strlen(rel) + 1;
+  size_t total = 4 + rl + (size_t)st2.st_size;
+  unsigned char *p = malloc(total);
+  if (!p) fail("out of memory");
+  uint32_t mode = st2.st_mode & 0777;
+  p[0] = mode >> 24, p[1] = mode >> 16, p[2] = mode >> 8, p[3] = mode;
+  memcpy(p + 4, rel, rl);
+  if (st2.st_size > 0 && read_full(fd, p + 4 + rl, (size_t)st2.st_size) < 0) {
+    free(p);
+    close(fd);
+    return refuse(rel, "short read");
+  }
+  close(fd);
+  send_frame('f', p, (uint32_t)total);
+  free(p);
+  files_sent_bytes += st2.st_size;
+  files_sent_count++;
+}
+
+static void walk(int dirfd, const char *prefix, int depth) {
+  if (depth > 64) return;
+  DIR *d = fdopendir(dirfd);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char rel[4096];
+    snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name);
+    struct stat st;
+    if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (sub >= 0) walk(sub, rel, depth + 1);
+      continue;
+    }
+    if (!pattern_matches(rel)) continue;
+    if (S_ISLNK(st.st_mode)) refuse(rel, "symbolic link");
+    else if (!S_ISREG(st.st_mode)) refuse(rel, "not a regular file");
+    else send_file(dirfd, de->d_name, rel, &st);
+  }
+  closedir(d);
+}
+
+static void report_missing_literals(void) {
+  for (int i = 0; i < out_patterns.n; i++) {
+    const char *p = out_patterns.items[i];
+    if (strpbrk(p, "*?[")) continue;
+    struct stat st;
+    if (fstatat(AT_FDCWD, p, &st, AT_SYMLINK_NOFOLLOW) < 0) refuse(p, "not found");
+  }
+}
+
+/* As the namespace's init, kill(-1) reaches every process but ourselves: the whole tree, even what
+ * escaped the process group with setsid. Anywhere else (a test on a host) it would reach far too
+ * much, so there only the program's process group is killed. */
+static void kill_everything(void) {
+  if (getpid() == 1) kill(-1, SIGKILL);
+  else kill(-child_pid, SIGKILL);
+}
+
+/* ---------- main ---------- */
+
+int main(int argc, char **argv) {
+  const char *work_dir = argc > 1 ? argv[1] : WORK_DIR;
+  prctl(PR_SET_DUMPABLE, 0);
+  signal(SIGPIPE, SIG_IGN);
+  umask(022);
+  if (chdir(work_dir) < 0) fail("chdir %s: %s", work_dir, strerror(errno));
+
+  buf_t ctl = {0};
+  buf_t pending_stdin = {0};
+  int stdin_eof = 0, kill_requested = 0;
+
+  /* Setup: read frames until 'R'. Frames after 'R' are handled by the run loop. */
+  for (;;) {
+    unsigned char hdr[5];
+    if (read_full(0, hdr, 5) < 0) _exit(0); /* host gone before a job: an idle pool container */
+    uint32_t len = ((uint32_t)hdr[1] << 24) | ((uint32_t)hdr[2] << 16) | ((uint32_t)hdr[3] << 8) | hdr[4];
+    if (len > MAX_FRAME) fail("frame too large");
+    unsigned char *p = malloc(len + 1);
+    if (!p) fail("out of memory");
+    if (len && read_full(0, p, len) < 0) _exit(0);
+    p[len] = 0;
+    switch (hdr[0]) {
+      case 'F': write_input_file(p, len); break;
+      case 'A': list_add(&argv_list, (char *)p, len); break;
+      case 'E': list_add(&env_list, (char *)p, len); break;
+      case 'O': list_add(&out_patterns, (char *)p, len); break;
+      case 'C':
+        if (len && !safe_rel_path((char *)p)) fail("unsafe cwd");
+        snprintf(cwd_rel, sizeof cwd_rel, "%s", (char *)p);
+        if (cwd_rel[0]) {
+          char tmp[4200];
+          snprintf(tmp, sizeof tmp, "%s/", cwd_rel);
+          mkdirs_for(tmp);
+        }
+        break;
+      case 'L': set_limit((char *)p); break;
+      case 'I': buf_append(&pending_stdin, p, len); break;
+      case 'i': stdin_eof = 1; break;
+      case 'K': _exit(0);
+      case 'R': free(p); goto run;
+      default: fail("unknown frame type %d", hdr[0]);
+    }
+    free(p);
+  }
+
+run:
+  if (argv_list.n == 0) fail("no command");
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, NULL);
+  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+
+  int in_p[2], out_p[2], err_p[2], ex_p[2];
+  if (pipe2(in_p, O_CLOEXEC) || pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(ex_p, O_CLOEXEC))
+    fail("pipe: %s", strerror(errno));
+  long long oom_before = cgroup_oom_kills();
+  long long cpu_before = cgroup_cpu_us();
+  long long t0 = now_us();
+  child_pid = fork();
+  if (child_pid < 0) fail("fork: %s", strerror(errno));
+  if (child_pid == 0) exec_child(in_p[0], out_p[1], err_p[1], ex_p[1]);
+  close(in_p[0]);
+  close(out_p[1]);
+  close(err_p[1]);
+  close(ex_p[1]);
+  int exec_errno = 0;
+  if (read(ex_p[0], &exec_errno, sizeof exec_errno) != sizeof exec_errno) exec_errno = 0;
+  close(ex_p[0]);
+  send_frame('S', NULL, 0);
+
+  int in_fd = in_p[1], out_fd = out_p[0], err_fd = err_p[0];
+  fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  fcntl(0, F_SETFL, O_NONBLOCK);
+  if (stdin_eof && pending_stdin.len == 0) close(in_fd), in_fd = -1;
+
+  long long out_n = 0, err_n = 0;
+  int timed_out = 0, cpu_exceeded = 0, killed_all = 0, ctl_open = 1;
+  const char *output_limited = NULL;
+  long long deadline = t0 + timeout_ms * 1000LL;
+  long long kill_time = 0;
+
+  while (out_fd >= 0 || err_fd >= 0 || !child_done) {
+    struct pollfd pf[5];
+    int n = 0, i_out = -1, i_err = -1, i_in = -1, i_ctl = -1, i_sig;
+    if (out_fd >= 0) pf[i_out = n++] = (struct pollfd){.fd = out_fd, .events = POLLIN};
+    if (err_fd >= 0) pf[i_err = n++] = (struct pollfd){.fd = err_fd, .events = POLLIN};
+    if (in_fd >= 0 && pending_stdin.len) pf[i_in = n++] = (struct pollfd){.fd = in_fd, .events = POLLOUT};
+    if (ctl_open) pf[i_ctl = n++] = (struct pollfd){.fd = 0, .events = POLLIN};
+    pf[i_sig = n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+
+    long long now = now_us();
+    long long wait_ms = killed_all ? 50 : (deadline - now) / 1000 + 1;
+    if (cpu_ms > 0 && wait_ms > 20) wait_ms = 20;
+    if (wait_ms < 0) wait_ms = 0;
+    poll(pf, n, (int)wait_ms);
+    now = now_us();
+
+    char chunk[CHUNK];
+    if (i_out >= 0 && pf[i_out].revents) {
+      ssize_t r = read(out_fd, chunk, sizeof chunk);
+      if (r > 0) {
+        long long room = output_bytes - out_n;
+        if (r > room) r = room > 0 ? room : 0, output_limited = output_limited ? output_limited : "stdout";
+        if (r > 0) send_frame('o', chunk, (uint32_t)r), out_n += r;
+      } else if (r == 0 || errno != EINTR) close(out_fd), out_fd = -1;
+    }
+    if (i_err >= 0 && pf[i_err].revents) {
+      ssize_t r = read(err_fd, chunk, sizeof chunk);
+      if (r > 0) {
+        long long room = output_bytes - err_n;
+        if (r > room) r = room > 0 ? room : 0, output_limited = output_limited ? output_limited : "stderr";
+        if (r > 0) send_frame('e', chunk, (uint32_t)r), err_n += r;
+      } else if (r == 0 || errno != EINTR) close(err_fd), err_fd = -1;
+    }
+    if (i_in >= 0 && pf[i_in].revents) {
+      ssize_t w = write(in_fd, pending_stdin.buf, pending_stdin.len);
+      if (w > 0) buf_consume(&pending_stdin, (size_t)w);
+      else if (w < 0 && errno != EAGAIN && errno != EINTR) pending_stdin.len = 0, stdin_eof = 1;
+      if (stdin_eof && pending_stdin.len == 0) close(in_fd), in_fd = -1;
+    }
+    if (i_ctl >= 0 && pf[i_ctl].revents) {
+      char tmp[CHUNK];
+      ssize_t r = read(0, tmp, sizeof tmp);
+      if (r > 0) buf_append(&ctl, tmp, (size_t)r);
+      else if (r == 0 || (errno != EAGAIN && errno != EINTR)) ctl_open = 0, stdin_eof = 1;
+      while (ctl.len >= 5) {
+        uint32_t len = ((uint32_t)ctl.buf[1] << 24) | ((uint32_t)ctl.buf[2] << 16) | ((uint32_t)ctl.buf[3] << 8) | ctl.buf[4];
+        if (ctl.len < 5 + (size_t)len) break;
+        if (ctl.buf[0] == 'I') buf_append(&pending_stdin, ctl.buf + 5, len);
+        else if (ctl.buf[0] == 'i') stdin_eof = 1;
+        else if (ctl.buf[0] == 'K') kill_requested = 1;
+        buf_consume(&ctl, 5 + len);
+      }
+      if (in_fd >= 0 && stdin_eof && pending_stdin.len == 0) close(in_fd), in_fd = -1;
+    }
+    if (pf[i_sig].revents) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == sizeof si) {}
+    }
+    reap();
+
+    if (!killed_all) {
+      const char *why = NULL;
+      if (now >= deadline) timed_out = 1, why = "timeout";
+      if (cpu_ms > 0 && cpu_before >= 0) {
+        long long used = cgroup_cpu_us() - cpu_before;
+        if (used > cpu_ms * 1000LL) cpu_exceeded = 1, why = "cpu";
+      }
+      if (output_limited) why = "output";
+      if (kill_requested) why = "cancel";
+      /* When the program itself has exited, whatever it left running dies with it. */
+      if (child_done) why = "exit";
+      if (why) {
+        kill_everything();
+        killed_all = 1;
+        kill_time = now;
+      }
+    } else if (now - kill_time > 2000000LL) {
+      /* Writers are dead; a pipe still open after 2 s can only be an fd we leaked. Stop waiting. */
+      break;
+    }
+  }
+  long long t1 = now_us();
+  reap();
+
+  struct rusage all;
+  getrusage(RUSAGE_CHILDREN, &all);
+  long long cpu_us = (long long)all.ru_utime.tv_sec * 1000000LL + all.ru_utime.tv_usec +
+                     (long long)all.ru_stime.tv_sec * 1000000LL + all.ru_stime.tv_usec;
+  long long oom_after = cgroup_oom_kills();
+  long long oom_kills = (oom_before >= 0 && oom_after >= 0) ? oom_after - oom_before : -1;
+
+  /* Every process of the user's is dead now, so nothing can swap a file for a symlink under us. */
+  if (out_patterns.n > 0) {
+    report_missing_literals();
+    int root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root >= 0) walk(root, "", 0);
+  }
+
+  buf_t js = {0};
+  char num[512];
+  int exited = child_done && WIFEXITED(child_status);
+  int sig = child_done && WIFSIGNALED(child_status) ? WTERMSIG(child_status) : 0;
+  snprintf(num, sizeof num,
+           "{\"exitCode\":%d,\"signal\":%d,\"timedOut\":%s,\"cpuExceeded\":%s,\"canceled\":%s,"
+           "\"oomKills\":%lld,\"cpuTimeUs\":%lld,\"maxRssKb\":%ld,\"cgroupPeakBytes\":%lld,"
+           "\"durationUs\":%lld,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,\"outputLimited\":",
+           exited ? WEXITSTATUS(child_status) : -1, sig, timed_out ? "true" : "false",
+           cpu_exceeded ? "true" : "false", kill_requested ? "true" : "false", oom_kills, cpu_us,
+           all.ru_maxrss, cgroup_peak_bytes(), t1 - t0, out_n, err_n);
+  buf_append(&js, num, strlen(num));
+  if (output_limited) {
+    buf_append(&js, "\"", 1);
+    buf_append(&js, output_limited, strlen(output_limited));
+    buf_append(&js, "\"", 1);
+  } else {
+    buf_append(&js, "null", 4);
+  }
+  buf_append(&js, ",\"execError\":", 13);
+  if (exec_errno) {
+    buf_append(&js, "\"", 1);
+    json_escape(&js, strerror(exec_errno));
+    buf_append(&js, "\"", 1);
+  } else {
+    buf_append(&js, "null", 4);
+  }
+  buf_append(&js, "}", 1);
+  send_frame('r', js.buf, (uint32_t)js.len);
+  return 0;
+}
