@@ -51,7 +51,8 @@ export const networkPolicySchema = z.enum(['none']);
 
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 
-export const executionRequestSchema = z
+/** The plain object shape; extend it (e.g. with service fields), then apply `checkExecutionRequest`. */
+export const executionRequestObject = z
   .object({
     runtime: z.string().min(1).max(64).optional(),
     /** A custom image to run in; the supervisor is mounted into it. Needs `command`. */
@@ -78,8 +79,14 @@ export const executionRequestSchema = z
     compileLimits: limitsSchema.default({}),
     network: networkPolicySchema.default('none'),
   })
-  .strict()
-  .superRefine((req, ctx) => {
+  .strict();
+
+/** Cross-field rules of a request; shared by every schema built on `executionRequestObject`. */
+export function checkExecutionRequest(
+  req: z.output<typeof executionRequestObject>,
+  ctx: z.RefinementCtx,
+): void {
+  {
     if (!req.runtime && !req.image) {
       ctx.addIssue({ code: 'custom', message: 'either runtime or image is required', path: ['runtime'] });
     }
@@ -100,7 +107,10 @@ export const executionRequestSchema = z
         ctx.addIssue({ code: 'custom', message: "must be relative, without '..'", path: ['outputPaths', i] });
       }
     }
-  });
+  }
+}
+
+export const executionRequestSchema = executionRequestObject.superRefine(checkExecutionRequest);
 
 export type ExecutionRequestInput = z.input<typeof executionRequestSchema>;
 export type ExecutionRequest = z.output<typeof executionRequestSchema>;

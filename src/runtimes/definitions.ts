@@ -18,6 +18,11 @@ export interface RuntimeDefinition {
   env?: Record<string, string>;
   /** Defaults for this runtime's compile step (compilers want more than programs). */
   compileLimits?: { timeoutMs?: number; memoryMb?: number; pids?: number };
+  /**
+   * npm packages (from this repo's node_modules) copied into the image's build context, as
+   * context path → package folder; their versions are part of the image hash.
+   */
+  contextPackages?: Record<string, string>;
   /** Extra compile flags used when the request asks for a test framework. */
   testFrameworks?: Record<string, string[]>;
 }
@@ -48,14 +53,19 @@ export const RUNTIMES: readonly RuntimeDefinition[] = [
   },
   {
     name: 'typescript',
-    version: '4.8',
+    version: '5.9',
     aliases: ['ts'],
     extensions: ['.ts'],
-    image: 'boxrun/typescript:4.8',
+    image: 'boxrun/typescript:5.9',
     dockerfile: 'typescript',
     sourceFile: 'main.ts',
+    // Debian's node-typescript is old and has no @types/node; the image gets TypeScript 5 and
+    // Node 18's types from this repo's own (pinned) dev dependencies instead.
+    contextPackages: { 'ts/typescript': 'sandbox-typescript', 'ts/@types/node': 'sandbox-types-node' },
     compile: [
       'tsc',
+      '--typeRoots',
+      '/opt/ts/node_modules/@types',
       '--target',
       'es2020',
       '--module',

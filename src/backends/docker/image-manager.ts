@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
@@ -31,7 +31,8 @@ export type ProgressFn = (line: string) => void;
 interface BuildDefinition {
   name: string;
   image: string;
-  files: Record<string, Buffer>;
+  /** Context path → content and mode (npm packages keep their executable bits). */
+  files: Record<string, { content: Buffer; mode: number }>;
   hash: string;
 }
 
@@ -54,7 +55,10 @@ export class ImageManager {
     return {
       name: 'sandbox',
       image: SANDBOX_IMAGE,
-      files: { Dockerfile: dockerfile, 'boxrun-sv.c': source },
+      files: {
+        Dockerfile: { content: dockerfile, mode: 0o644 },
+        'boxrun-sv.c': { content: source, mode: 0o644 },
+      },
       hash: sha(dockerfile, source),
     };
   }
@@ -62,11 +66,29 @@ export class ImageManager {
   private runtimeDefinition(name: string): BuildDefinition {
     const runtime = this.registry.get(name);
     const dockerfile = readFileSync(`${runtimesDir}/${runtime.dockerfile}/Dockerfile`);
+    const files: BuildDefinition['files'] = { Dockerfile: { content: dockerfile, mode: 0o644 } };
+    const versions: string[] = [];
+    for (const [target, pkg] of Object.entries(runtime.contextPackages ?? {})) {
+      const dir = `${ROOT}node_modules/${pkg}`;
+      if (!existsSync(`${dir}/package.json`)) {
+        throw new BoxrunError(
+          'IMAGE_BUILD_FAILED',
+          `${runtime.name} needs the npm package ${pkg}: run 'npm ci' first`,
+        );
+      }
+      versions.push(`${pkg}@${JSON.parse(readFileSync(`${dir}/package.json`, 'utf8')).version}`);
+      for (const rel of listFiles(dir)) {
+        files[`${target}/${rel}`] = {
+          content: readFileSync(`${dir}/${rel}`),
+          mode: statSync(`${dir}/${rel}`).mode & 0o755,
+        };
+      }
+    }
     return {
       name: runtime.name,
       image: runtime.image,
-      files: { Dockerfile: dockerfile },
-      hash: sha(dockerfile, this.sandboxDefinition().hash),
+      files,
+      hash: sha(dockerfile, this.sandboxDefinition().hash, ...versions),
     };
   }
 
@@ -174,7 +196,7 @@ export class ImageManager {
     const started = Date.now();
     progress(`${def.name}: building ${def.image}`);
     const tar = pack();
-    for (const [name, content] of Object.entries(def.files)) tar.entry({ name }, content);
+    for (const [name, { content, mode }] of Object.entries(def.files)) tar.entry({ name, mode }, content);
     tar.finalize();
     let stream: NodeJS.ReadableStream;
     try {
@@ -296,6 +318,13 @@ export class ImageManager {
     }
     return removed;
   }
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(`${dir}/${prefix}`).flatMap((name) => {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    return statSync(`${dir}/${rel}`).isDirectory() ? listFiles(dir, rel) : [rel];
+  });
 }
 
 function run(cmd: string, args: string[], progress: ProgressFn): Promise<void> {

@@ -1,0 +1,362 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Executor } from '../../src/core/executor.js';
+import type { ExecutionRequestInput } from '../../src/core/request.js';
+
+/**
+ * Behaviour every backend must show. Written once; each backend (one-shot Docker, warm pool,
+ * Podman, …) runs it with its own executor factory.
+ */
+export function describeExecutorConformance(name: string, makeExecutor: () => Executor): void {
+  describe(`${name}: executor conformance`, () => {
+    let executor: Executor;
+    beforeAll(() => {
+      executor = makeExecutor();
+    });
+    afterAll(async () => {
+      await executor.close();
+    });
+    const run = (req: ExecutionRequestInput) => executor.execute(req);
+
+    const hello: Record<string, { file: string; code: string }> = {
+      python: { file: 'main.py', code: 'import sys\nprint("hello " + sys.stdin.read().strip())\n' },
+      javascript: {
+        file: 'main.js',
+        code: "let d='';process.stdin.on('data',c=>d+=c);process.stdin.on('end',()=>console.log('hello '+d.trim()));\n",
+      },
+      typescript: {
+        file: 'main.ts',
+        code: "import * as fs from 'fs';\nconst s: string = fs.readFileSync(0, 'utf8');\nconsole.log('hello ' + s.trim());\n",
+      },
+      c: {
+        file: 'main.c',
+        code: '#include <stdio.h>\nint main(){char b[64];if(!fgets(b,64,stdin))return 1;for(char*p=b;*p;p++)if(*p==10)*p=0;printf("hello %s\\n",b);return 0;}\n',
+      },
+      cpp: {
+        file: 'main.cpp',
+        code: '#include <iostream>\n#include <string>\nint main(){std::string s;std::getline(std::cin,s);std::cout<<"hello "<<s<<std::endl;}\n',
+      },
+      rust: {
+        file: 'main.rs',
+        code: 'use std::io::Read;\nfn main(){let mut s=String::new();std::io::stdin().read_to_string(&mut s).unwrap();println!("hello {}",s.trim());}\n',
+      },
+      go: {
+        file: 'main.go',
+        code: 'package main\nimport ("bufio";"fmt";"os";"strings")\nfunc main(){r:=bufio.NewReader(os.Stdin);s,_:=r.ReadString(10);fmt.Println("hello "+strings.TrimSpace(s))}\n',
+      },
+      java: {
+        file: 'Main.java',
+        code: 'import java.util.Scanner;\npublic class Main{public static void main(String[] a){Scanner s=new Scanner(System.in);System.out.println("hello "+s.nextLine().trim());}}\n',
+      },
+      bash: { file: 'main.sh', code: 'read name\necho "hello $name"\n' },
+    };
+
+    describe.concurrent('hello world with stdin in every runtime', () => {
+      for (const [runtime, { file, code }] of Object.entries(hello)) {
+        it(`runs ${runtime}`, async () => {
+          const r = await run({ runtime, files: [{ path: file, content: code }], stdin: 'boxrun\n' });
+          expect(r.stderr).toBe('');
+          expect(r.stdout).toBe('hello boxrun\n');
+          expect(r.status).toBe('ok');
+          expect(r.exitCode).toBe(0);
+          expect(r.durationMs).toBeGreaterThanOrEqual(0);
+          expect(r.peakMemoryBytes).toBeGreaterThan(0);
+        });
+      }
+    });
+
+    describe.concurrent('compile errors', () => {
+      const broken: [string, string, string][] = [
+        ['c', 'main.c', 'int main( { return 0; }'],
+        ['cpp', 'main.cpp', 'int main() { undefined_thing(); }'],
+        ['java', 'Main.java', 'public class Main { void x( }'],
+        ['rust', 'main.rs', 'fn main() { let x: i32 = "no"; }'],
+        ['go', 'main.go', 'package main\nfunc main() { x := 1 }'],
+        ['typescript', 'main.ts', 'const x: number = "no";'],
+      ];
+      for (const [runtime, file, code] of broken) {
+        it(`reports a ${runtime} compile error with the compiler output and skips the run`, async () => {
+          const r = await run({ runtime, files: [{ path: file, content: code }] });
+          expect(r.status).toBe('compile_error');
+          expect(r.compile?.status).toBe('runtime_error');
+          expect((r.compile?.stderr ?? '') + (r.compile?.stdout ?? '')).toMatch(
+            /error|declared and not used|declared but not used/i,
+          );
+          expect(r.stdout).toBe('');
+        });
+      }
+    });
+
+    describe.concurrent('program failures are results', () => {
+      it('reports a non-zero exit code', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'import sys; sys.exit(3)' }],
+        });
+        expect(r.status).toBe('runtime_error');
+        expect(r.exitCode).toBe(3);
+        expect(r.signal).toBeNull();
+      });
+
+      it('reports a segfault by signal name', async () => {
+        const r = await run({
+          runtime: 'c',
+          files: [{ path: 'main.c', content: 'int main(){ volatile int *p = 0; *p = 1; return 0; }' }],
+        });
+        expect(r.status).toBe('runtime_error');
+        expect(r.signal).toBe('SIGSEGV');
+        expect(r.exitCode).toBeNull();
+      });
+
+      it('round-trips unicode through stdin, stdout and argv', async () => {
+        const text = 'héllo wörld ✓ 日本語 🚀';
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'import sys\nprint(sys.stdin.read())\nprint(sys.argv[1])' }],
+          stdin: text,
+          argv: [text],
+        });
+        expect(r.stdout).toBe(`${text}\n${text}\n`);
+      });
+
+      it('keeps stdout and stderr apart', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [{ path: 'a.sh', content: 'for i in 1 2 3; do echo out$i; echo err$i >&2; done' }],
+        });
+        expect(r.stdout).toBe('out1\nout2\nout3\n');
+        expect(r.stderr).toBe('err1\nerr2\nerr3\n');
+      });
+
+      it('returns a large allowed output whole', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [
+            { path: 'a.py', content: 'import sys\nfor i in range(50000): sys.stdout.write(f"{i:07d}\\n")' },
+          ],
+        });
+        expect(r.status).toBe('ok');
+        expect(r.stdout.length).toBe(400_000);
+        expect(r.stdout.endsWith('0049999\n')).toBe(true);
+        expect(r.outputTruncated).toBe(false);
+      });
+
+      it('caps an output flood, kills the program and says so', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'while True: print("x" * 1000)' }],
+          limits: { outputBytes: 100_000 },
+        });
+        expect(r.status).toBe('output_limit');
+        expect(r.outputTruncated).toBe(true);
+        expect(r.stdout.length).toBe(100_000);
+      });
+
+      it('returns binary output losslessly as base64', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'import sys\nsys.stdout.buffer.write(bytes(range(256)))' }],
+        });
+        expect(r.stdoutEncoding).toBe('base64');
+        expect(Buffer.from(r.stdout, 'base64')).toEqual(
+          Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+        );
+      });
+
+      it('reports a missing command as a program that could not start', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [{ path: 'a.sh', content: '' }],
+          command: ['/no/such/binary'],
+        });
+        expect(r.status).toBe('runtime_error');
+        expect(r.message).toMatch(/could not start/);
+      });
+    });
+
+    describe.concurrent('limits', () => {
+      it('kills an infinite loop at the wall timeout', async () => {
+        const started = Date.now();
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'while True: pass' }],
+          limits: { timeoutMs: 1000 },
+        });
+        expect(r.status).toBe('time_limit');
+        expect(r.timedOut).toBe(true);
+        expect(Date.now() - started).toBeLessThan(8000);
+      });
+
+      it('kills a sleeping program at the wall timeout', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [{ path: 'a.sh', content: 'sleep 60' }],
+          limits: { timeoutMs: 500 },
+        });
+        expect(r.status).toBe('time_limit');
+        expect(r.durationMs).toBeLessThan(3000);
+      });
+
+      it('kills a child that traps SIGTERM, and its whole tree', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [
+            {
+              path: 'a.sh',
+              content: "trap '' TERM\n(trap '' TERM; setsid sleep 100) &\nwhile true; do :; done",
+            },
+          ],
+          limits: { timeoutMs: 800 },
+        });
+        expect(r.status).toBe('time_limit');
+        expect(r.durationMs).toBeLessThan(3000);
+      });
+
+      it('stops a CPU hog at the CPU-time limit', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'while True: pass' }],
+          limits: { cpuTimeMs: 500, timeoutMs: 10_000 },
+        });
+        expect(r.status).toBe('time_limit');
+        expect(r.message).toMatch(/CPU time/);
+        expect(r.durationMs).toBeLessThan(5000);
+      });
+
+      it('reports a memory bomb as memory_limit, distinct from a crash', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'a.py', content: 'x = []\nwhile True: x.append(bytearray(10 * 1024 * 1024))' }],
+          limits: { memoryMb: 64 },
+        });
+        expect(r.status).toBe('memory_limit');
+        expect(r.oomKilled).toBe(true);
+      });
+
+      it('contains a fork bomb and still returns', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [{ path: 'a.sh', content: 'bomb() { bomb | bomb & }; bomb; sleep 2; echo survived' }],
+          limits: { timeoutMs: 4000, pids: 64 },
+        });
+        expect(['ok', 'time_limit', 'runtime_error']).toContain(r.status);
+        expect(r.durationMs).toBeLessThan(8000);
+      });
+    });
+
+    describe.concurrent('isolation', () => {
+      it('has no network: connect and DNS both fail', async () => {
+        const code = [
+          'import socket',
+          'try:',
+          '    socket.create_connection(("1.1.1.1", 80), timeout=2); print("connected")',
+          'except OSError as e: print("connect failed")',
+          'try:',
+          '    socket.getaddrinfo("deb.debian.org", 80); print("resolved")',
+          'except OSError as e: print("dns failed")',
+          'print(sorted(n for _, n in socket.if_nameindex()))',
+        ].join('\n');
+        const r = await run({ runtime: 'python', files: [{ path: 'a.py', content: code }] });
+        expect(r.stdout).toBe("connect failed\ndns failed\n['lo']\n");
+      });
+
+      it('has a read-only root filesystem and a writable work dir and /tmp', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [
+            {
+              path: 'a.sh',
+              content:
+                'touch /etc/x 2>/dev/null && echo etc-writable; touch /usr/x 2>/dev/null && echo usr-writable; echo ok > here && echo ok > /tmp/t && cat here /tmp/t',
+            },
+          ],
+        });
+        expect(r.stdout).toBe('ok\nok\n');
+      });
+
+      it('runs as a non-root user with no capabilities and no-new-privileges', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [
+            {
+              path: 'a.sh',
+              content: 'id -u; grep -E "^(CapEff|CapPrm|CapBnd|NoNewPrivs)" /proc/self/status',
+            },
+          ],
+        });
+        const lines = r.stdout.trim().split('\n');
+        expect(lines[0]).not.toBe('0');
+        expect(r.stdout).toMatch(/CapEff:\s+0000000000000000/);
+        expect(r.stdout).toMatch(/CapPrm:\s+0000000000000000/);
+        expect(r.stdout).toMatch(/NoNewPrivs:\s+1/);
+      });
+
+      it('cannot see or signal the supervisor', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [
+            {
+              path: 'a.sh',
+              content:
+                'ls /proc/1/fd >/dev/null 2>&1 && echo fd-visible; kill -9 1 2>/dev/null; kill -TERM 1 2>/dev/null; echo done',
+            },
+          ],
+        });
+        expect(r.stdout).toBe('done\n');
+        expect(r.status).toBe('ok');
+      });
+    });
+
+    describe.concurrent('files in and out', () => {
+      it('puts files in, runs in a sub directory and returns output files', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [
+            {
+              path: 'main.py',
+              content:
+                'import os\nprint(os.getcwd())\nopen("result.txt","w").write(open("../data/in.txt").read().upper())',
+            },
+            { path: 'data/in.txt', content: 'payload' },
+          ],
+          command: ['python3', '../main.py'],
+          workDir: 'sub',
+          outputPaths: ['sub/result.txt', 'missing.txt'],
+        });
+        expect(r.status).toBe('ok');
+        expect(r.stdout).toBe('/box/sub\n');
+        expect(r.files).toEqual([
+          expect.objectContaining({ path: 'sub/result.txt', content: 'PAYLOAD', encoding: 'utf8' }),
+        ]);
+        expect(r.refusedFiles).toEqual([{ path: 'missing.txt', reason: 'not found' }]);
+      });
+
+      it('refuses symlinks and hard links in output files', async () => {
+        const r = await run({
+          runtime: 'bash',
+          files: [
+            {
+              path: 'a.sh',
+              content:
+                'ln -s /etc/passwd out/passwd; ln -s .. out/up; echo x > out/real; ln out/real out/hard; echo ok > out/fine',
+            },
+          ],
+          command: ['bash', '-c', 'mkdir out && bash a.sh'],
+          outputPaths: ['out/**'],
+        });
+        expect(r.files.map((f) => f.path)).toEqual(['out/fine']);
+        const refused = Object.fromEntries(r.refusedFiles.map((f) => [f.path, f.reason]));
+        expect(refused['out/passwd']).toBe('symbolic link');
+        expect(refused['out/up']).toBe('symbolic link');
+        expect(refused['out/real']).toBe('hard link');
+      });
+
+      it('rejects input paths that escape the work dir before running anything', async () => {
+        for (const path of ['../x', '/etc/passwd', 'a/../../x', 'a\0b']) {
+          await expect(run({ runtime: 'bash', files: [{ path, content: '' }] })).rejects.toMatchObject({
+            code: 'INVALID_REQUEST',
+          });
+        }
+      });
+    });
+  });
+}
