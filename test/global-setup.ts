@@ -11,7 +11,7 @@ export async function setup(): Promise<void> {
 /** After the whole suite, no sandbox may be left on the engine. */
 export async function teardown(): Promise<void> {
   // Only where nothing else shares the engine (CI, npm test); parallel local runs would see each other.
-  if (process.env.BOXRUN_ASSERT_NO_LEFTOVERS !== "1") return;
+  if (process.env.BOXRUN_ASSERT_NO_LEFTOVERS !== '1') return;
   const { docker } = await connectEngine(loadConfig().docker.host);
   const deadline = Date.now() + 15_000;
   let left: Docker.ContainerInfo[] = [];

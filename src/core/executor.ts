@@ -1,5 +1,7 @@
+import type { SupervisorJob } from '../backends/supervisor/protocol.js';
+import type { ExecutionPlan } from '../runtimes/plan.js';
 import type { ExecutionRequestInput } from './request.js';
-import type { ExecutionResult, IsolationLevel } from './result.js';
+import type { ExecutionResult, IsolationLevel, StepResult } from './result.js';
 
 export interface ExecutorCapabilities {
   backend: string;
@@ -37,9 +39,43 @@ export interface ExecuteOptions {
   id?: string;
 }
 
+export interface PrepareOptions {
+  id?: string;
+  signal?: AbortSignal;
+  /** Compile with a test framework's flags (e.g. "doctest" for C++). */
+  testFramework?: string;
+}
+
+/** A validated request whose program is compiled (when its runtime compiles) and ready to run. */
+export interface PreparedProgram {
+  id: string;
+  plan: ExecutionPlan;
+  compile?: StepResult;
+  /** What each run starts with: the input files, or the compile step's output. */
+  files: SupervisorJob['files'];
+  /** Set when compiling failed; every run then returns it. */
+  failed: ExecutionResult | null;
+}
+
+/** What may differ between runs of one prepared program (test cases). */
+export interface RunVariant {
+  stdin?: string | Buffer;
+  /** Replaces the request's argv. */
+  argv?: string[];
+  timeoutMs?: number;
+}
+
 /** One way of running untrusted code. Every backend passes the same conformance suite. */
 export interface Executor {
   execute(request: ExecutionRequestInput, options?: ExecuteOptions): Promise<ExecutionResult>;
+  /** Compile once… */
+  prepare(request: ExecutionRequestInput, options?: PrepareOptions): Promise<PreparedProgram>;
+  /** …run many times, each in a fresh sandbox. */
+  runPrepared(
+    program: PreparedProgram,
+    variant?: RunVariant,
+    options?: ExecuteOptions,
+  ): Promise<ExecutionResult>;
   healthCheck(): Promise<HealthReport>;
   /** Make the first execution fast: check images, start pools. */
   warmup(): Promise<void>;

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
-import type { ExecuteOptions, Executor, ExecutorCapabilities, HealthReport } from '../../core/executor.js';
+import type {
+  ExecuteOptions,
+  Executor,
+  ExecutorCapabilities,
+  HealthReport,
+  PreparedProgram,
+  PrepareOptions,
+  RunVariant,
+} from '../../core/executor.js';
 import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
 import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
@@ -81,61 +89,58 @@ export class DockerExecutor implements Executor {
   }
 
   async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    const plan = planExecution(input, this.registry, this.config);
+    const prepared = await this.prepare(input, options);
+    return prepared.failed ?? this.runPrepared(prepared, {}, options);
+  }
+
+  /**
+   * Validates, resolves and compiles once. The compiled program can then be run many times
+   * (`runPrepared`), each run in a fresh sandbox. A compile failure is returned as `failed`.
+   */
+  async prepare(input: ExecutionRequestInput, options: PrepareOptions = {}): Promise<PreparedProgram> {
+    const plan = planExecution(input, this.registry, this.config, {
+      ...(options.testFramework ? { testFramework: options.testFramework } : {}),
+    });
     const id = options.id ?? randomUUID();
-    const { docker } = await this.engine();
-    const images = this.images!;
-    await images.requireImage(plan.image, plan.runtime?.name ?? null);
-    const supervisorVolume = plan.customImage ? await images.supervisorVolume() : undefined;
-
-    const runStep = async (step: StepPlan, job: SupervisorJob, stream: boolean) => {
-      if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
-      const spec = () =>
-        createContainerSpec({
-          id,
-          image: plan.image,
-          limits: step.limits,
-          user: this.config.docker.user,
-          deadline: Date.now() + step.limits.timeoutMs + START_SLACK_MS,
-          kind: 'oneshot',
-          ...(supervisorVolume ? { supervisorVolume } : {}),
-          ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
-          ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
-          ...(this.config.docker.apparmorProfile
-            ? { apparmorProfile: this.config.docker.apparmorProfile }
-            : {}),
-        });
-      const sandbox = this.sandboxSource
-        ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
-        : await Sandbox.start(docker, spec());
-      try {
-        const outcome = await sandbox.run(job, {
-          timeoutMs: step.limits.timeoutMs,
-          outputBytes: step.limits.outputBytes,
-          ...(options.signal ? { signal: options.signal } : {}),
-          ...(stream && options.onOutput ? { onOutput: options.onOutput } : {}),
-        });
-        if (outcome.report?.canceled || (options.signal?.aborted && !outcome.report)) {
-          throw new BoxrunError('CANCELED', 'execution canceled');
-        }
-        return outcome;
-      } finally {
-        this.track(sandbox.destroy());
-      }
-    };
-
-    let compileStep: StepResult | undefined;
-    let runFiles = plan.run.job.files;
+    await this.engine();
+    await this.images!.requireImage(plan.image, plan.runtime?.name ?? null);
+    const prepared: PreparedProgram = { id, plan, files: plan.run.job.files, failed: null };
     if (plan.compile) {
-      const outcome = await runStep(plan.compile, plan.compile.job, false);
-      compileStep = toStepResult(outcome, plan.compile.limits);
-      if (compileStep.status !== 'ok') return this.compileFailure(id, plan, compileStep);
-      runFiles = outcome.files;
+      const outcome = await this.runStep(prepared, plan.compile, plan.compile.job, options);
+      prepared.compile = toStepResult(outcome, plan.compile.limits);
+      if (prepared.compile.status !== 'ok') prepared.failed = this.compileFailure(id, plan, prepared.compile);
+      prepared.files = outcome.files;
     }
-    const outcome = await runStep(plan.run, { ...plan.run.job, files: runFiles }, true);
-    const step = toStepResult(outcome, plan.run.limits);
+    return prepared;
+  }
+
+  /** One run of a prepared program, optionally with other stdin, arguments or time limit. */
+  async runPrepared(
+    prepared: PreparedProgram,
+    variant: RunVariant = {},
+    options: ExecuteOptions = {},
+  ): Promise<ExecutionResult> {
+    if (prepared.failed) return prepared.failed;
+    const { plan } = prepared;
+    const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
+    const job: SupervisorJob = {
+      ...plan.run.job,
+      files: prepared.files,
+      ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),
+      ...(variant.argv
+        ? {
+            argv: [
+              ...plan.run.job.argv.slice(0, plan.run.job.argv.length - plan.request.argv.length),
+              ...variant.argv,
+            ],
+          }
+        : {}),
+      limits: { ...plan.run.job.limits, timeout_ms: limits.timeoutMs },
+    };
+    const outcome = await this.runStep(prepared, { limits, job }, job, options);
+    const step = toStepResult(outcome, limits);
     return {
-      id,
+      id: options.id ?? prepared.id,
       ...step,
       runtime: plan.runtime?.name ?? null,
       image: plan.image,
@@ -151,8 +156,52 @@ export class DockerExecutor implements Executor {
       }),
       refusedFiles: outcome.refused,
       isolationLevel: this.isolationLevel(),
-      ...(compileStep ? { compile: compileStep } : {}),
+      ...(prepared.compile ? { compile: prepared.compile } : {}),
     };
+  }
+
+  private async runStep(
+    prepared: PreparedProgram,
+    step: StepPlan,
+    job: SupervisorJob,
+    options: ExecuteOptions,
+  ): Promise<SandboxOutcome> {
+    if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
+    const { docker } = await this.engine();
+    const { plan } = prepared;
+    const supervisorVolume = plan.customImage ? await this.images!.supervisorVolume() : undefined;
+    const spec = () =>
+      createContainerSpec({
+        id: options.id ?? prepared.id,
+        image: plan.image,
+        limits: step.limits,
+        user: this.config.docker.user,
+        deadline: Date.now() + step.limits.timeoutMs + START_SLACK_MS,
+        kind: 'oneshot',
+        ...(supervisorVolume ? { supervisorVolume } : {}),
+        ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
+        ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
+        ...(this.config.docker.apparmorProfile
+          ? { apparmorProfile: this.config.docker.apparmorProfile }
+          : {}),
+      });
+    const sandbox = this.sandboxSource
+      ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
+      : await Sandbox.start(docker, spec());
+    try {
+      const outcome = await sandbox.run(job, {
+        timeoutMs: step.limits.timeoutMs,
+        outputBytes: step.limits.outputBytes,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(job !== plan.compile?.job && options.onOutput ? { onOutput: options.onOutput } : {}),
+      });
+      if (outcome.report?.canceled || (options.signal?.aborted && !outcome.report)) {
+        throw new BoxrunError('CANCELED', 'execution canceled');
+      }
+      return outcome;
+    } finally {
+      this.track(sandbox.destroy());
+    }
   }
 
   private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
