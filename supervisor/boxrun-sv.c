@@ -55,8 +55,15 @@ typedef struct {
 
 static list_t argv_list, env_list, out_patterns;
 static char cwd_rel[4096] = "";
-static long long timeout_ms = 10000, cpu_ms = 0, output_bytes = 1 << 20, files_bytes = 64 << 20;
-static long long file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000;
+static long long timeout_ms, cpu_ms, output_bytes, files_bytes, file_size_bytes, stack_bytes, nofile, max_files;
+/* Session mode (--session): the container outlives one job; files in the work dir persist between
+ * jobs, every process of a job still dies when it ends. */
+static int session_mode;
+
+static void reset_limits(void) {
+  timeout_ms = 10000, cpu_ms = 0, output_bytes = 1 << 20, files_bytes = 64 << 20;
+  file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000;
+}
 
 /* ---------- small helpers ---------- */
 
@@ -216,7 +223,7 @@ static void write_input_file(const unsigned char *p, uint32_t len) {
   if (asprintf(&full, "%s", path) < 0) fail("out of memory");
   mkdirs_for(full);
   /* Nothing of the user's has run yet, but O_NOFOLLOW|O_EXCL keeps this honest anyway. */
-  int fd = open(full, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0755);
+  int fd = open(full, O_WRONLY | O_CREAT | (session_mode ? O_TRUNC : O_EXCL) | O_NOFOLLOW | O_CLOEXEC, mode & 0755);
   if (fd < 0) fail("create %s: %s", full, strerror(errno));
   write_all(fd, path + plen + 1, len - 4 - plen - 1);
   fchmod(fd, mode & 0755);
@@ -428,13 +435,16 @@ static void kill_everything(void) {
 
 /* ---------- main ---------- */
 
-int main(int argc, char **argv) {
-  const char *work_dir = argc > 1 ? argv[1] : WORK_DIR;
-  prctl(PR_SET_DUMPABLE, 0);
-  signal(SIGPIPE, SIG_IGN);
-  umask(022);
-  if (chdir(work_dir) < 0) fail("chdir %s: %s", work_dir, strerror(errno));
+static void list_clear(list_t *l) {
+  for (int i = 0; i < l->n; i++) free(l->items[i]);
+  l->n = 0;
+  l->items[0] = NULL;
+}
 
+static int sfd = -1;
+static long long cpu_us_before_job;
+
+static void run_job(void) {
   buf_t ctl = {0};
   buf_t pending_stdin = {0};
   int stdin_eof = 0, kill_requested = 0;
@@ -466,7 +476,10 @@ int main(int argc, char **argv) {
       case 'L': set_limit((char *)p); break;
       case 'I': buf_append(&pending_stdin, p, len); break;
       case 'i': stdin_eof = 1; break;
-      case 'K': _exit(0);
+      case 'K':
+        if (!session_mode) _exit(0);
+        break;
+      case 'X': _exit(0); /* end of a session */
       case 'R': free(p); goto run;
       default: fail("unknown frame type %d", hdr[0]);
     }
@@ -475,11 +488,15 @@ int main(int argc, char **argv) {
 
 run:
   if (argv_list.n == 0) fail("no command");
-  sigset_t chld;
-  sigemptyset(&chld);
-  sigaddset(&chld, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &chld, NULL);
-  int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sfd < 0) {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  }
+  child_done = 0;
+  files_sent_bytes = files_sent_count = 0;
 
   int in_p[2], out_p[2], err_p[2], ex_p[2];
   if (pipe2(in_p, O_CLOEXEC) || pipe2(out_p, O_CLOEXEC) || pipe2(err_p, O_CLOEXEC) || pipe2(ex_p, O_CLOEXEC))
@@ -596,8 +613,13 @@ run:
 
   struct rusage all;
   getrusage(RUSAGE_CHILDREN, &all);
-  long long cpu_us = (long long)all.ru_utime.tv_sec * 1000000LL + all.ru_utime.tv_usec +
-                     (long long)all.ru_stime.tv_sec * 1000000LL + all.ru_stime.tv_usec;
+  long long cpu_total = (long long)all.ru_utime.tv_sec * 1000000LL + all.ru_utime.tv_usec +
+                       (long long)all.ru_stime.tv_sec * 1000000LL + all.ru_stime.tv_usec;
+  /* RUSAGE_CHILDREN accumulates over a session's jobs. */
+  long long cpu_us = cpu_total - cpu_us_before_job;
+  cpu_us_before_job = cpu_total;
+  /* ...and so does its max RSS: a later job in a session reports its main process only. */
+  long maxrss = session_mode ? child_ru.ru_maxrss : all.ru_maxrss;
   long long oom_after = cgroup_oom_kills();
   long long oom_kills = (oom_before >= 0 && oom_after >= 0) ? oom_after - oom_before : -1;
 
@@ -618,7 +640,7 @@ run:
            "\"durationUs\":%lld,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,\"outputLimited\":",
            exited ? WEXITSTATUS(child_status) : -1, sig, timed_out ? "true" : "false",
            cpu_exceeded ? "true" : "false", kill_requested ? "true" : "false", oom_kills, cpu_us,
-           all.ru_maxrss, cgroup_peak_bytes(), t1 - t0, out_n, err_n);
+           maxrss, cgroup_peak_bytes(), t1 - t0, out_n, err_n);
   buf_append(&js, num, strlen(num));
   if (output_limited) {
     buf_append(&js, "\"", 1);
@@ -637,5 +659,30 @@ run:
   }
   buf_append(&js, "}", 1);
   send_frame('r', js.buf, (uint32_t)js.len);
+  free(js.buf);
+  free(ctl.buf);
+  free(pending_stdin.buf);
+  if (in_fd >= 0) close(in_fd);
+  if (out_fd >= 0) close(out_fd);
+  if (err_fd >= 0) close(err_fd);
+  fcntl(0, F_SETFL, 0);
+}
+
+int main(int argc, char **argv) {
+  int arg = 1;
+  if (argc > arg && strcmp(argv[arg], "--session") == 0) session_mode = 1, arg++;
+  const char *work_dir = argc > arg ? argv[arg] : WORK_DIR;
+  prctl(PR_SET_DUMPABLE, 0);
+  signal(SIGPIPE, SIG_IGN);
+  umask(022);
+  if (chdir(work_dir) < 0) fail("chdir %s: %s", work_dir, strerror(errno));
+  do {
+    reset_limits();
+    list_clear(&argv_list);
+    list_clear(&env_list);
+    list_clear(&out_patterns);
+    cwd_rel[0] = 0;
+    run_job();
+  } while (session_mode);
   return 0;
 }
