@@ -55,6 +55,43 @@ export const configSchema = z
     compileLimits: limitsConfigSchema,
     /** Ceilings a request may not exceed. */
     maxLimits: limitsConfigSchema,
+    /** Which backend runs sandboxes, and what may stand in for it (src/backends/selection/). */
+    executor: z
+      .object({
+        type: z.enum(['docker', 'podman', 'namespace', 'host']),
+        /** Tried in order when `type` is unavailable; empty means no fallback. */
+        fallback: z.array(z.enum(['docker', 'podman', 'namespace', 'host'])),
+        /** The host executor has no isolation at all; it is refused unless this is true. */
+        allowUnsafeHost: z.boolean(),
+      })
+      .strict(),
+    /** Linux-namespace executor (bubblewrap). */
+    namespace: z
+      .object({
+        /** bwrap binary; found on PATH when absent. */
+        bwrap: z.string().optional(),
+        /** cgroup (relative to each controller's root) under which one cgroup per sandbox is made. */
+        cgroupParent: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/),
+      })
+      .strict(),
+    /** Host directories a request may mount at /workspace. Empty allowedRoots = feature off. */
+    workspaces: z
+      .object({
+        allowedRoots: z.array(z.string().startsWith('/')),
+        /** Owner of what a sandbox writes into a workspace (the sandbox runs as this uid:gid). */
+        uid: z.number().int().min(1),
+        gid: z.number().int().min(1),
+      })
+      .strict(),
+    /** Engine disk use: prune boxrun images, build cache and volumes beyond the budget (LRU first). */
+    hygiene: z
+      .object({
+        /** 0 = never prune automatically. */
+        budgetBytes: z.number().int().min(0),
+        /** Free space on the state dir's filesystem below which /readyz warns. */
+        lowSpaceBytes: z.number().int().min(0),
+      })
+      .strict(),
   })
   .strict();
 
@@ -85,6 +122,10 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       outputBytes: 64 * 1024 * 1024,
       diskMb: 1024,
     },
+    executor: { type: 'docker', fallback: [], allowUnsafeHost: false },
+    namespace: { cgroupParent: 'boxrun' },
+    workspaces: { allowedRoots: [], uid: 1000, gid: 1000 },
+    hygiene: { budgetBytes: 0, lowSpaceBytes: 2 * 1024 * 1024 * 1024 },
   };
 }
 
@@ -129,7 +170,16 @@ function fromEnv(env: NodeJS.ProcessEnv, template: BoxrunConfig): Record<string,
       const raw = env[name];
       if (raw === undefined) continue;
       target[key] =
-        typeof value === 'number' ? Number(raw) : typeof value === 'boolean' ? raw === 'true' : raw;
+        typeof value === 'number'
+          ? Number(raw)
+          : typeof value === 'boolean'
+            ? raw === 'true'
+            : Array.isArray(value)
+              ? raw
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : raw;
     }
   };
   const shape: Record<string, unknown> = {

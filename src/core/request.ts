@@ -49,6 +49,14 @@ export const limitsSchema = z
 
 export const networkPolicySchema = z.enum(['none']);
 
+export const workspaceSchema = z
+  .object({
+    /** Absolute host path; resolved (symlinks, `..`) and checked against the allowed roots. */
+    hostPath: z.string().min(1).max(4096),
+    mode: z.enum(['ro', 'rw']).default('ro'),
+  })
+  .strict();
+
 const envKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 
 /** The plain object shape; extend it (e.g. with service fields), then apply `checkExecutionRequest`. */
@@ -78,6 +86,13 @@ export const executionRequestObject = z
     limits: limitsSchema.default({}),
     compileLimits: limitsSchema.default({}),
     network: networkPolicySchema.default('none'),
+    /** A host directory mounted at /workspace (build tasks); only under config workspaces.allowedRoots. */
+    workspace: workspaceSchema.optional(),
+    /** A named cache kept between executions (per project), mounted read-write at /cache. */
+    cacheVolume: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a lowercase name of letters, digits, _ . -')
+      .optional(),
   })
   .strict();
 
