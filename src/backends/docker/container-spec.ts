@@ -14,7 +14,9 @@ export interface ContainerSpecInput {
   user: string;
   /** Epoch ms after which the reaper may remove the container. */
   deadline: number;
-  kind: 'oneshot' | 'pool';
+  kind: 'oneshot' | 'pool' | 'session';
+  /** Run the supervisor in session mode: many jobs, files persist between them. */
+  session?: boolean;
   /** For images without boxrun-sv: the named volume holding it. */
   supervisorVolume?: string;
   runtime?: string;
@@ -37,7 +39,10 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
   const tmpfsOptions = `rw,exec,nosuid,nodev,size=${limits.diskMb}m,nr_inodes=65536`;
   return {
     Image: input.image,
-    Cmd: [input.supervisorVolume ? `${MOUNTED_SUPERVISOR_DIR}/boxrun-sv` : SUPERVISOR_PATH],
+    Cmd: [
+      input.supervisorVolume ? `${MOUNTED_SUPERVISOR_DIR}/boxrun-sv` : SUPERVISOR_PATH,
+      ...(input.session ? ['--session'] : []),
+    ],
     Entrypoint: [],
     User: input.user,
     WorkingDir: WORK_DIR,
