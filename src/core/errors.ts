@@ -16,6 +16,7 @@ export type BoxrunErrorCode =
   | 'FORBIDDEN'
   | 'PAYLOAD_TOO_LARGE'
   | 'RATE_LIMITED'
+  | 'SHUTTING_DOWN'
   | 'INTERNAL';
 
 export class BoxrunError extends Error {
