@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
@@ -29,6 +29,68 @@ const limitsConfigSchema = z
     pids: z.number().int().min(4),
     outputBytes: z.number().int().positive(),
     diskMb: z.number().int().positive(),
+  })
+  .strict();
+
+/** `name:sha256hex[:maxConcurrent[:maxBodyBytes]]` (env form) or a table (TOML `[[server.api_keys]]`). */
+const apiKeySchema = z.preprocess(
+  (v) => {
+    if (typeof v !== 'string') return v;
+    const [name, sha256, maxConcurrent, maxBodyBytes] = v.split(':');
+    return {
+      name,
+      sha256,
+      ...(maxConcurrent ? { maxConcurrent: Number(maxConcurrent) } : {}),
+      ...(maxBodyBytes ? { maxBodyBytes: Number(maxBodyBytes) } : {}),
+    };
+  },
+  z
+    .object({
+      /** Who the caller is in logs, records and fairness lanes. */
+      name: z.string().regex(/^[A-Za-z0-9_.@-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . @ -'),
+      /** sha256 hex of the key; the key itself is never stored (`boxrun serve --hash-key`). */
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the sha256 hex digest of the key'),
+      /** Queued + running executions this key may have at once (0 = only the global limits). */
+      maxConcurrent: z.number().int().min(0).optional(),
+      /** Request body size for this key (0 = the global bodyLimitBytes). */
+      maxBodyBytes: z.number().int().min(0).optional(),
+    })
+    .strict(),
+);
+
+/** The HTTP service (`boxrun serve`, docs/service.md). */
+const serverConfigSchema = z
+  .object({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65_535),
+    /** Executions running at once. */
+    maxConcurrent: z.number().int().min(1),
+    /** Executions waiting for a slot; beyond it submissions get 503 with Retry-After. */
+    maxQueued: z.number().int().min(0),
+    /** Requests in one batch. */
+    maxBatch: z.number().int().min(1),
+    bodyLimitBytes: z.number().int().min(1024),
+    /** Empty = no authentication (the default bind is loopback only). */
+    apiKeys: z.array(apiKeySchema),
+    /** Default per-key limit on queued + running executions (0 = none). */
+    keyMaxConcurrent: z.number().int().min(0),
+    /** Finished executions older than this are deleted (0 = keep forever). */
+    retentionHours: z.number().min(0),
+    cleanupIntervalSeconds: z.number().int().min(1),
+    /** HMAC-SHA256 key for webhook signatures; empty = one is generated into the state dir. */
+    webhookSecret: z.string(),
+    webhookMaxAttempts: z.number().int().min(1).max(20),
+    webhookBackoffMs: z.number().int().min(1),
+    webhookTimeoutMs: z.number().int().min(100),
+    /** Callback URLs resolving to loopback/private/link-local/metadata addresses are refused unless true. */
+    allowPrivateCallbacks: z.boolean(),
+    /** SQLite file; empty = `<stateDir>/boxrun.db`. */
+    dbPath: z.string(),
+    /** On SIGTERM: how long running executions may finish before they are stopped and re-queued. */
+    shutdownGraceMs: z.number().int().min(0),
+    /** What a start does with executions found `running` (the process died mid-run). */
+    recoverRunning: z.enum(['requeue', 'fail']),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
   .strict();
 
@@ -83,6 +145,30 @@ export const configSchema = z
         gid: z.number().int().min(1),
       })
       .strict(),
+    /** Custom images: what a request may run in or build (docs/images-and-networks.md). */
+    images: z
+      .object({
+        /** Glob patterns (`*` any run of characters) a request's `image` must match; empty = any. */
+        allowList: z.array(z.string().min(1)),
+        /** Whether requests may carry a Dockerfile (its RUN steps run as root in a build container). */
+        allowBuilds: z.boolean(),
+        buildTimeoutMs: z.number().int().positive(),
+        /** Dockerfile plus context files, in bytes. */
+        maxContextBytes: z.number().int().positive(),
+        /** Memory of each build step's container. */
+        buildMemoryMb: z.number().int().min(64),
+      })
+      .strict(),
+    /** Network policies a request may ask for, and where `full` and the egress proxy connect to. */
+    network: z
+      .object({
+        allowedPolicies: z.array(z.enum(['none', 'localhost', 'allowlist', 'full'])).min(1),
+        /** Engine network for `full` sandboxes and the allowlist proxy's outside leg. */
+        egressNetwork: z.string().min(1),
+        /** Image the allowlist egress proxy runs in (needs node >= 18). */
+        proxyImage: z.string().min(1),
+      })
+      .strict(),
     /** Engine disk use: prune boxrun images, build cache and volumes beyond the budget (LRU first). */
     hygiene: z
       .object({
@@ -90,6 +176,35 @@ export const configSchema = z
         budgetBytes: z.number().int().min(0),
         /** Free space on the state dir's filesystem below which /readyz warns. */
         lowSpaceBytes: z.number().int().min(0),
+      })
+      .strict(),
+    server: serverConfigSchema,
+    /** Warm container pool (src/backends/docker/warm-pool.ts); size 0 = off (one-shot CLI/library). */
+    pool: z
+      .object({
+        /** Warm containers kept per pooled runtime (and per compile step of compiled runtimes). */
+        size: z.number().int().min(0),
+        /** Runtimes to pool; empty = every runtime. BOXRUN_POOL_RUNTIMES takes "python,c". */
+        runtimes: z.preprocess(
+          (v) =>
+            typeof v === 'string'
+              ? v
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+              : v,
+          z.array(z.string()),
+        ),
+        /** Per-runtime sizes that override `size`, e.g. { python = 4, bash = 0 }. */
+        sizes: z.record(z.string(), z.number().int().min(0)),
+        /** Also keep warm containers for the compile step (its own, larger limits). */
+        compile: z.boolean(),
+        /** Cap on idle + starting pool containers over all runtimes. */
+        maxTotal: z.number().int().min(0),
+        /** An idle warm container older than this is replaced (bounds its deadline label). */
+        idleTtlSeconds: z.number().int().min(1),
+        /** How many pool containers are started at once. */
+        replenishConcurrency: z.number().int().min(1),
       })
       .strict(),
   })
@@ -125,7 +240,50 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
     executor: { type: 'docker', fallback: [], allowUnsafeHost: false },
     namespace: { cgroupParent: 'boxrun' },
     workspaces: { allowedRoots: [], uid: 1000, gid: 1000 },
+    images: {
+      allowList: [],
+      allowBuilds: true,
+      buildTimeoutMs: 300_000,
+      maxContextBytes: 32 * 1024 * 1024,
+      buildMemoryMb: 2048,
+    },
+    // A library caller writes its own requests, so every policy is open; the service narrows this.
+    network: {
+      allowedPolicies: ['none', 'localhost', 'allowlist', 'full'],
+      egressNetwork: 'bridge',
+      proxyImage: 'boxrun/javascript:18',
+    },
     hygiene: { budgetBytes: 0, lowSpaceBytes: 2 * 1024 * 1024 * 1024 },
+    server: {
+      host: '127.0.0.1',
+      port: 8080,
+      maxConcurrent: availableParallelism(),
+      maxQueued: 1000,
+      maxBatch: 100,
+      bodyLimitBytes: 16 * 1024 * 1024,
+      apiKeys: [],
+      keyMaxConcurrent: 0,
+      retentionHours: 168,
+      cleanupIntervalSeconds: 300,
+      webhookSecret: '',
+      webhookMaxAttempts: 5,
+      webhookBackoffMs: 1000,
+      webhookTimeoutMs: 10_000,
+      allowPrivateCallbacks: false,
+      dbPath: '',
+      shutdownGraceMs: 10_000,
+      recoverRunning: 'requeue',
+      logLevel: 'info',
+    },
+    pool: {
+      size: 0,
+      runtimes: [],
+      sizes: {},
+      compile: true,
+      maxTotal: 32,
+      idleTtlSeconds: 300,
+      replenishConcurrency: 2,
+    },
   };
 }
 

@@ -22,6 +22,7 @@ import { type ConnectedEngine, connectEngine, translateEngineError } from './eng
 import { ImageManager } from './image-manager.js';
 import { Reaper } from './reaper.js';
 import { Sandbox, type SandboxOutcome } from './sandbox.js';
+import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
 
 /** Where a sandbox comes from: made on demand, or taken warm from a pool. */
 export interface SandboxSource {
@@ -54,6 +55,8 @@ export class DockerExecutor implements Executor {
   private closed = false;
   /** Replaced by a warm pool when one is attached. */
   sandboxSource: SandboxSource | null = null;
+  /** The warm pool, when config.pool asks for one (started with the engine). */
+  private pool: WarmPool | null = null;
 
   constructor(private readonly options: DockerExecutorOptions) {
     this.config = options.config;
@@ -76,7 +79,52 @@ export class DockerExecutor implements Executor {
       this.reaper.start(this.config.docker.reapIntervalSeconds * 1000);
     }
     this.images ??= new ImageManager(engine.docker, this.registry);
+    if (!this.pool && !this.sandboxSource) this.startPool(engine.docker);
     return engine;
+  }
+
+  /** Attach a warm pool when config.pool wants one (see src/backends/docker/warm-pool.ts). */
+  private startPool(docker: Docker): void {
+    const pool = this.config.pool;
+    const names = pool.runtimes.length > 0 ? pool.runtimes : this.registry.names();
+    const targets: WarmPoolTarget[] = [];
+    for (const name of names) {
+      const runtime = this.registry.get(name);
+      const size = pool.sizes[runtime.name] ?? pool.sizes[name] ?? pool.size;
+      if (size <= 0) continue;
+      // The plan of an empty program gives exactly the limits a default request of this runtime gets.
+      const plan = planExecution(
+        { runtime: runtime.name, files: [{ path: runtime.sourceFile, content: '' }] },
+        this.registry,
+        this.config,
+      );
+      const steps: [string, StepPlan][] = [[runtime.name, plan.run]];
+      if (plan.compile && pool.compile) steps.push([`${runtime.name}/compile`, plan.compile]);
+      for (const [label, step] of steps) {
+        targets.push({
+          name: label,
+          image: plan.image,
+          size,
+          makeSpec: (deadline) => this.sandboxSpec(plan, step.limits, `pool:${label}`, 'pool', deadline),
+        });
+      }
+    }
+    if (targets.length === 0) return;
+    this.pool = new WarmPool(docker, {
+      targets,
+      maxTotal: pool.maxTotal,
+      idleTtlMs: pool.idleTtlSeconds * 1000,
+      maxRunMs: this.config.maxLimits.timeoutMs,
+      graceMs: START_SLACK_MS,
+      replenishConcurrency: pool.replenishConcurrency,
+    });
+    this.sandboxSource = this.pool;
+    this.pool.start();
+  }
+
+  /** Warm pool counters (for /metrics and doctor); null when no pool is attached. */
+  poolStats(): WarmPoolStats | null {
+    return this.pool?.stats() ?? null;
   }
 
   async imageManager(): Promise<ImageManager> {
@@ -171,20 +219,14 @@ export class DockerExecutor implements Executor {
     const { plan } = prepared;
     const supervisorVolume = plan.customImage ? await this.images!.supervisorVolume() : undefined;
     const spec = () =>
-      createContainerSpec({
-        id: options.id ?? prepared.id,
-        image: plan.image,
-        limits: step.limits,
-        user: this.config.docker.user,
-        deadline: Date.now() + step.limits.timeoutMs + START_SLACK_MS,
-        kind: 'oneshot',
-        ...(supervisorVolume ? { supervisorVolume } : {}),
-        ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
-        ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
-        ...(this.config.docker.apparmorProfile
-          ? { apparmorProfile: this.config.docker.apparmorProfile }
-          : {}),
-      });
+      this.sandboxSpec(
+        plan,
+        step.limits,
+        options.id ?? prepared.id,
+        'oneshot',
+        Date.now() + step.limits.timeoutMs + START_SLACK_MS,
+        supervisorVolume,
+      );
     const sandbox = this.sandboxSource
       ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
       : await Sandbox.start(docker, spec());
@@ -202,6 +244,32 @@ export class DockerExecutor implements Executor {
     } finally {
       this.track(sandbox.destroy());
     }
+  }
+
+  /**
+   * The container spec of one step. The warm pool builds its containers with this same function:
+   * a request uses a warm container only when its spec is identical apart from labels.
+   */
+  private sandboxSpec(
+    plan: ExecutionPlan,
+    limits: ResourceLimits,
+    id: string,
+    kind: 'oneshot' | 'pool',
+    deadline: number,
+    supervisorVolume?: string,
+  ): Docker.ContainerCreateOptions {
+    return createContainerSpec({
+      id,
+      image: plan.image,
+      limits,
+      user: this.config.docker.user,
+      deadline,
+      kind,
+      ...(supervisorVolume ? { supervisorVolume } : {}),
+      ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
+      ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
+      ...(this.config.docker.apparmorProfile ? { apparmorProfile: this.config.docker.apparmorProfile } : {}),
+    });
   }
 
   private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
@@ -280,6 +348,7 @@ export class DockerExecutor implements Executor {
   async warmup(): Promise<void> {
     const images = await this.imageManager();
     for (const runtime of this.registry.all) await images.requireImage(runtime.image, runtime.name);
+    await this.pool?.fill();
   }
 
   async capabilities(): Promise<ExecutorCapabilities> {
@@ -315,6 +384,7 @@ export class DockerExecutor implements Executor {
   async close(): Promise<void> {
     this.closed = true;
     this.reaper?.stop();
+    await this.pool?.close();
     while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
   }
 }

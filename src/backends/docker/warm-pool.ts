@@ -1,0 +1,402 @@
+import type Docker from 'dockerode';
+import type { ResourceLimits } from '../../core/request.js';
+import type { SandboxSource } from './docker-executor.js';
+import { Sandbox } from './sandbox.js';
+
+/** One kind of warm container: a runtime's run step, or its compile step (other limits). */
+export interface WarmPoolTarget {
+  /** Shown in stats and `boxrun doctor`, e.g. "python" or "c/compile". */
+  name: string;
+  image: string;
+  /** How many to keep started and idle. */
+  size: number;
+  /**
+   * The container spec of a pool container carrying the given deadline label. It must be the spec a
+   * one-shot run of the same request would get (apart from labels): that is how requests find it.
+   */
+  makeSpec: (deadline: number) => Docker.ContainerCreateOptions;
+}
+
+export interface WarmPoolOptions {
+  targets: WarmPoolTarget[];
+  /** Cap on warm + starting containers over all targets. */
+  maxTotal: number;
+  /** An idle container older than this is replaced, so deadline labels stay short. */
+  idleTtlMs: number;
+  /** The longest program timeout a pool container may be handed out for. */
+  maxRunMs: number;
+  /** Setup slack and reaper grace added to a pool container's deadline label. */
+  graceMs: number;
+  /** How many containers the pool starts at once. */
+  replenishConcurrency: number;
+  /** Start sandboxes (tests replace it); `Sandbox.start` otherwise. */
+  startSandbox?: (docker: Docker, spec: Docker.ContainerCreateOptions) => Promise<Sandbox>;
+  now?: () => number;
+}
+
+export interface WarmPoolTargetStats {
+  name: string;
+  image: string;
+  size: number;
+  warm: number;
+  starting: number;
+  busy: number;
+  hits: number;
+  misses: number;
+  lastError: string | null;
+}
+
+export interface WarmPoolStats {
+  warm: number;
+  starting: number;
+  /** Handed out and not destroyed yet. */
+  busy: number;
+  hits: number;
+  /** Requests that fell back to a one-shot start (no matching key, or the key's pool was empty). */
+  misses: number;
+  created: number;
+  failures: number;
+  /** Warm containers thrown away: died while idle, or past the idle TTL. */
+  discarded: number;
+  replenishMs: { last: number | null; avg: number | null };
+  targets: WarmPoolTargetStats[];
+}
+
+interface WarmEntry {
+  sandbox: Sandbox;
+  createdAt: number;
+  /** The deadline label it carries. */
+  deadline: number;
+}
+
+interface Slot {
+  target: WarmPoolTarget;
+  key: string;
+  warm: WarmEntry[];
+  starting: number;
+  busy: number;
+  hits: number;
+  misses: number;
+  failuresInRow: number;
+  retryAt: number;
+  lastError: string | null;
+}
+
+/** Slack between the program's timeout and the host's backstop kill (see sandbox.ts). */
+const BACKSTOP_SLACK_MS = 5000;
+const MAX_RETRY_DELAY_MS = 30_000;
+
+/**
+ * What decides whether a warm container can serve a request: every field of the container spec
+ * except its labels (execution id, deadline, kind). Image, limits, runtime, network, seccomp —
+ * whatever a one-shot run would have been created with must be identical, so a warm container is
+ * never weaker or different from the one-shot container it stands in for.
+ */
+export function specKey(spec: Docker.ContainerCreateOptions): string {
+  const { Labels: _labels, ...rest } = spec;
+  return stableJson(rest);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Keeps sandboxes started ahead of time — containers whose supervisor (PID 1) waits on its attached
+ * stdin for one job — so an execution skips create+attach+start (~150 ms). Single use: whoever
+ * acquires a sandbox runs one job in it and destroys it; the pool starts a replacement in the
+ * background. A request whose container spec matches no warm container, or arrives while its
+ * pool is empty, gets a one-shot sandbox instead: the pool never makes anyone wait for it.
+ *
+ * Crash safety is the one-shot path's: pool containers carry the managed/deadline labels (kind
+ * `pool`), and a supervisor whose attach connection drops before a job exits by itself, so the
+ * Reaper removes what a killed process left.
+ */
+export class WarmPool implements SandboxSource {
+  private readonly slots = new Map<string, Slot>();
+  private readonly startQueue: Slot[] = [];
+  private inFlight = 0;
+  private readonly pending = new Set<Promise<void>>();
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private readonly waiters = new Set<() => void>();
+  private readonly startSandbox: (docker: Docker, spec: Docker.ContainerCreateOptions) => Promise<Sandbox>;
+  private readonly now: () => number;
+  private readonly counters = {
+    hits: 0,
+    misses: 0,
+    created: 0,
+    failures: 0,
+    discarded: 0,
+    busy: 0,
+    replenishCount: 0,
+    replenishTotalMs: 0,
+    replenishLastMs: null as number | null,
+  };
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly options: WarmPoolOptions,
+  ) {
+    this.startSandbox = options.startSandbox ?? ((d, spec) => Sandbox.start(d, spec));
+    this.now = options.now ?? Date.now;
+    for (const target of options.targets) {
+      if (target.size <= 0) continue;
+      const key = specKey(target.makeSpec(0));
+      if (this.slots.has(key)) {
+        // Two names for one container shape (e.g. two runtimes on one image): one slot, sizes add.
+        const slot = this.slots.get(key)!;
+        slot.target = { ...slot.target, size: slot.target.size + target.size };
+        continue;
+      }
+      this.slots.set(key, {
+        target,
+        key,
+        warm: [],
+        starting: 0,
+        busy: 0,
+        hits: 0,
+        misses: 0,
+        failuresInRow: 0,
+        retryAt: 0,
+        lastError: null,
+      });
+    }
+  }
+
+  /** Begin filling every slot and keep it filled; idle containers past their TTL are replaced. */
+  start(): void {
+    if (this.closed || this.sweepTimer) return;
+    const interval = Math.max(250, Math.min(5000, Math.floor(this.options.idleTtlMs / 4)));
+    this.sweepTimer = setInterval(() => this.sweep(), interval);
+    this.sweepTimer.unref();
+    for (const slot of this.slots.values()) this.replenish(slot);
+  }
+
+  /** Resolves when every slot is full, or when a slot keeps failing (its error is in `stats()`). */
+  async fill(timeoutMs = 120_000): Promise<void> {
+    this.start();
+    const deadline = this.now() + timeoutMs;
+    const settled = () =>
+      [...this.slots.values()].every(
+        (s) => s.warm.length >= s.target.size || s.failuresInRow > 0 || this.atCapacity(),
+      );
+    while (!this.closed && !settled() && this.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 200);
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.waiters.add(done);
+      });
+    }
+    this.waiters.clear();
+  }
+
+  async acquire(
+    _image: string,
+    limits: ResourceLimits,
+    makeSpec: () => Docker.ContainerCreateOptions,
+  ): Promise<Sandbox> {
+    const spec = makeSpec();
+    const slot = this.closed ? undefined : this.slots.get(specKey(spec));
+    if (slot) {
+      const now = this.now();
+      while (slot.warm.length > 0) {
+        const entry = slot.warm.shift()!;
+        // Its deadline label must outlast this run, or our own reaper would remove it mid-run.
+        const fits = now + limits.timeoutMs + BACKSTOP_SLACK_MS + this.options.graceMs <= entry.deadline;
+        if (!entry.sandbox.alive || !fits) {
+          this.discard(entry);
+          continue;
+        }
+        slot.hits++;
+        this.counters.hits++;
+        slot.busy++;
+        this.counters.busy++;
+        entry.sandbox.onDestroy = () => {
+          slot.busy--;
+          this.counters.busy--;
+          // The replacement starts once this run is over, so it does not compete for CPU with the
+          // program; an empty slot cannot wait for that.
+          this.replenish(slot);
+        };
+        if (slot.warm.length === 0) this.replenish(slot);
+        return entry.sandbox;
+      }
+      slot.misses++;
+      this.replenish(slot);
+    }
+    this.counters.misses++;
+    return this.startSandbox(this.docker, spec);
+  }
+
+  stats(): WarmPoolStats {
+    const targets = [...this.slots.values()].map((s) => ({
+      name: s.target.name,
+      image: s.target.image,
+      size: s.target.size,
+      warm: s.warm.length,
+      starting: s.starting,
+      busy: s.busy,
+      hits: s.hits,
+      misses: s.misses,
+      lastError: s.lastError,
+    }));
+    const c = this.counters;
+    return {
+      warm: targets.reduce((n, t) => n + t.warm, 0),
+      starting: targets.reduce((n, t) => n + t.starting, 0),
+      busy: c.busy,
+      hits: c.hits,
+      misses: c.misses,
+      created: c.created,
+      failures: c.failures,
+      discarded: c.discarded,
+      replenishMs: {
+        last: c.replenishLastMs === null ? null : Math.round(c.replenishLastMs * 10) / 10,
+        avg: c.replenishCount === 0 ? null : Math.round((c.replenishTotalMs / c.replenishCount) * 10) / 10,
+      },
+      targets,
+    };
+  }
+
+  /** Idempotent: stops replenishing and removes every warm container, including ones still starting. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    this.startQueue.length = 0;
+    for (const slot of this.slots.values()) {
+      for (const entry of slot.warm.splice(0)) this.track(entry.sandbox.destroy());
+    }
+    for (const wake of this.waiters) wake();
+    // Starts in flight destroy their sandbox themselves once they see `closed`.
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  private get total(): number {
+    let n = 0;
+    for (const s of this.slots.values()) n += s.warm.length + s.starting;
+    return n;
+  }
+
+  private atCapacity(): boolean {
+    return this.total >= this.options.maxTotal;
+  }
+
+  /** Queue starts until the slot has its size (counting those already starting). */
+  private replenish(slot: Slot): void {
+    if (this.closed) return;
+    const queued = this.startQueue.filter((s) => s === slot).length;
+    let missing = slot.target.size - slot.warm.length - slot.starting - queued;
+    while (missing-- > 0) this.startQueue.push(slot);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.closed && this.inFlight < this.options.replenishConcurrency && this.startQueue.length > 0) {
+      const now = this.now();
+      const index = this.startQueue.findIndex((s) => s.retryAt <= now);
+      if (index < 0) {
+        // Every queued slot is backing off after failures: look again when the first may retry.
+        const next = Math.min(...this.startQueue.map((s) => s.retryAt));
+        setTimeout(() => this.pump(), Math.max(10, next - now)).unref();
+        return;
+      }
+      const slot = this.startQueue.splice(index, 1)[0]!;
+      if (slot.warm.length + slot.starting >= slot.target.size || this.atCapacity()) continue;
+      this.startOne(slot);
+    }
+  }
+
+  private startOne(slot: Slot): void {
+    this.inFlight++;
+    slot.starting++;
+    const began = performance.now();
+    const createdAt = this.now();
+    const deadline = createdAt + this.options.idleTtlMs + this.options.maxRunMs + this.options.graceMs;
+    const work = (async () => {
+      try {
+        const sandbox = await this.startSandbox(this.docker, slot.target.makeSpec(deadline));
+        const ms = performance.now() - began;
+        this.counters.created++;
+        this.counters.replenishCount++;
+        this.counters.replenishTotalMs += ms;
+        this.counters.replenishLastMs = ms;
+        slot.failuresInRow = 0;
+        slot.lastError = null;
+        if (this.closed) await sandbox.destroy();
+        else {
+          const entry = { sandbox, createdAt, deadline };
+          slot.warm.push(entry);
+          // A container that dies while idle leaves at once (this also handles its stream errors).
+          sandbox.onDisconnect(() => this.drop(slot, entry));
+        }
+      } catch (error) {
+        this.counters.failures++;
+        slot.failuresInRow++;
+        slot.lastError = (error as Error).message;
+        // Engine down or image missing: back off instead of spinning; acquire falls back meanwhile.
+        const delay = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** Math.min(slot.failuresInRow - 1, 7));
+        slot.retryAt = this.now() + delay;
+      } finally {
+        slot.starting--;
+        this.inFlight--;
+      }
+      for (const wake of this.waiters) wake();
+      this.replenish(slot);
+    })();
+    this.track(work);
+  }
+
+  /** Replace idle containers past their TTL and drop dead ones before anyone is handed them. */
+  private sweep(): void {
+    const now = this.now();
+    for (const slot of this.slots.values()) {
+      const keep: WarmEntry[] = [];
+      for (const entry of slot.warm) {
+        if (!entry.sandbox.alive || now - entry.createdAt >= this.options.idleTtlMs) this.discard(entry);
+        else keep.push(entry);
+      }
+      if (keep.length !== slot.warm.length) {
+        slot.warm = keep;
+        this.replenish(slot);
+      } else if (slot.warm.length + slot.starting < slot.target.size) {
+        this.replenish(slot);
+      }
+    }
+  }
+
+  private drop(slot: Slot, entry: WarmEntry): void {
+    const index = slot.warm.indexOf(entry);
+    if (index < 0) return; // handed out already: its run reports what happened
+    slot.warm.splice(index, 1);
+    this.discard(entry);
+    this.replenish(slot);
+  }
+
+  private discard(entry: WarmEntry): void {
+    this.counters.discarded++;
+    this.track(entry.sandbox.destroy());
+  }
+
+  private track(work: Promise<void>): void {
+    const p = work.catch(() => {}).finally(() => this.pending.delete(p));
+    this.pending.add(p);
+  }
+}
