@@ -18,8 +18,10 @@ fi
 stamp=node_modules/.boxrun-lock-hash
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "boxrun: installing Node dependencies (npm ci)" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  echo "boxrun: installing Node dependencies" >&2
+  # `npm install` from the lock (not `npm ci`: npm 11 writes lock files that omit other platforms'
+  # optional packages and then refuses them in `npm ci`); --no-save leaves the lock as committed.
+  npm install --no-save --no-audit --no-fund --loglevel=error >&2
   echo "$want" > "$stamp"
 fi
 
