@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { judgeRequestFields } from '../judge/judge-request.js';
 
 export const MAX_FILES = 256;
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
@@ -93,6 +94,8 @@ export const executionRequestObject = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a lowercase name of letters, digits, _ . -')
       .optional(),
+    /** Judging: `tests`, `compare`, `testFramework`, `concurrency` (docs/judging.md). */
+    ...judgeRequestFields,
   })
   .strict();
 

@@ -1,3 +1,6 @@
+import type { TestCaseResult, Verdict } from '../judge/test-case-result.js';
+import type { TestReport } from '../reports/test-report.js';
+
 export const EXECUTION_STATUSES = [
   'ok',
   'compile_error',
@@ -55,4 +58,13 @@ export interface ExecutionResult extends StepResult {
   isolationLevel: IsolationLevel;
   /** The compile step's own result, for compiled runtimes. */
   compile?: StepResult;
+  /** Judged requests (`tests`): one result per test case, in the request's order. */
+  tests?: TestCaseResult[];
+  /** Judged requests: the first non-accepted test's verdict in test order, or `accepted`. */
+  verdict?: Verdict;
+  /** Test cases (or, with `testFramework`, test-suite cases) that passed, of `total`. */
+  passed?: number;
+  total?: number;
+  /** With `testFramework`: the parsed doctest / JUnit XML / TAP report. */
+  testReport?: TestReport;
 }
