@@ -31,7 +31,20 @@ export interface SandboxRunOptions {
   outputBytes: number;
   signal?: AbortSignal;
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /**
+   * Session mode (`boxrun-sv --session`): the attach stream survives the job, so the same
+   * container can run the next one after this one's report.
+   */
+  keepOpen?: boolean;
+  /** Leave the program's stdin open after the job's own stdin: feed it with writeStdin/closeStdin. */
+  openStdin?: boolean;
+  /** The supervisor has started the program. */
+  onStarted?: () => void;
 }
+
+/** Stdin written while a job runs goes out in frames of this size at most. */
+const LIVE_STDIN_CHUNK = 16 * 1024;
+
 
 /** Host-side slack past the program's own timeout before the container itself is killed. */
 const BACKSTOP_SLACK_MS = 5000;
@@ -41,6 +54,9 @@ const BACKSTOP_SLACK_MS = 5000;
  * run() once, then destroy(). The pool creates these ahead of time; the one-shot path on demand.
  */
 export class Sandbox {
+  /** A job is between its frames being sent and its report (writeStdin is only valid then). */
+  private jobRunning = false;
+
   private constructor(
     readonly container: Docker.Container,
     private readonly stream: Duplex,
@@ -96,13 +112,24 @@ export class Sandbox {
 
     return new Promise<SandboxOutcome>((resolve, reject) => {
       let settled = false;
+      let abortKill: NodeJS.Timeout | undefined;
       const finish = async (error?: BoxrunError) => {
         if (settled) return;
         settled = true;
+        this.jobRunning = false;
         clearTimeout(backstop);
         options.signal?.removeEventListener('abort', onAbort);
-        this.stream.removeAllListeners('data');
-        this.stream.destroy();
+        if (options.keepOpen && outcome.report) {
+          // The session goes on: only this job's listeners go, the stream stays for the next one.
+          clearTimeout(abortKill);
+          this.stream.off('data', onData);
+          this.stream.off('end', onEnd);
+          this.stream.off('close', onEnd);
+          this.stream.off('error', onError);
+        } else {
+          this.stream.removeAllListeners('data');
+          this.stream.destroy();
+        }
         outcome.stdout = Buffer.concat(stdoutChunks);
         outcome.stderr = Buffer.concat(stderrChunks);
         if (error) return reject(error);
@@ -162,13 +189,14 @@ export class Sandbox {
               void finish();
               break;
             case 'started':
+              options.onStarted?.();
               break;
           }
         }
       };
 
       // Docker multiplexes the attached streams: [type][0 0 0][size u32 BE][payload].
-      this.stream.on('data', (chunk: Buffer) => {
+      const onData = (chunk: Buffer) => {
         demuxBuffer = demuxBuffer.length === 0 ? chunk : Buffer.concat([demuxBuffer, chunk]);
         while (demuxBuffer.length >= 8) {
           const size = demuxBuffer.readUInt32BE(4);
@@ -180,12 +208,16 @@ export class Sandbox {
           else if (kind === 2 && diagnostics.length < 4096) diagnostics += payload.toString('utf8');
           if (settled) return;
         }
-      });
-      this.stream.on('end', () => void finish());
-      this.stream.on('close', () => void finish());
-      this.stream.on('error', (e) => {
+      };
+      const onEnd = () => void finish();
+      const onError = (e: Error) => {
         if (!settled) void finish(translateEngineError(e, 'talking to a sandbox'));
-      });
+      };
+      this.stream.on('data', onData);
+      this.stream.on('end', onEnd);
+      this.stream.on('close', onEnd);
+      this.stream.on('error', onError);
+
 
       const backstop = setTimeout(() => {
         outcome.hostTimedOut = true;
@@ -194,14 +226,60 @@ export class Sandbox {
 
       const onAbort = () => {
         this.stream.write(encodeFrame('K'));
-        setTimeout(() => void this.container.kill().catch(() => {}), 2000).unref();
+        abortKill = setTimeout(() => void this.container.kill().catch(() => {}), 2000);
+        abortKill.unref();
       };
       if (options.signal?.aborted) onAbort();
       else options.signal?.addEventListener('abort', onAbort, { once: true });
 
-      for (const frame of encodeJob(job)) this.stream.write(frame);
+      this.jobRunning = true;
+      const frames = encodeJob(job);
+      // encodeJob ends with stdin EOF ('i') and run ('R'); an open stdin leaves the EOF out.
+      const toSend = options.openStdin ? [...frames.slice(0, -2), ...frames.slice(-1)] : frames;
+      for (const frame of toSend) this.stream.write(frame);
     });
   }
+
+  /**
+   * More stdin for the running job (run with `openStdin`). Returns false when no job is running:
+   * frames sent between jobs would be taken for the next job's input.
+   */
+  writeStdin(data: Buffer | string): boolean {
+    if (!this.jobRunning || this.stream.destroyed) return false;
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let i = 0; i < bytes.length; i += LIVE_STDIN_CHUNK) {
+      this.stream.write(encodeFrame('I', bytes.subarray(i, i + LIVE_STDIN_CHUNK)));
+    }
+    return true;
+  }
+
+  /** End of the running job's stdin; false when no job is running. */
+  closeStdin(): boolean {
+    if (!this.jobRunning || this.stream.destroyed) return false;
+    this.stream.write(encodeFrame('i'));
+    return true;
+  }
+
+  /** Called once when the attach connection closes (a session container lives only as long as it). */
+  onDisconnect(listener: () => void): void {
+    let called = false;
+    const once = () => {
+      if (called) return;
+      called = true;
+      listener();
+    };
+    if (this.stream.destroyed || this.stream.readableEnded) return queueMicrotask(once);
+    this.stream.once('close', once);
+    this.stream.once('end', once);
+    // Between jobs nobody else listens: an error there must end the session, not the process.
+    this.stream.on('error', once);
+  }
+
+  /** Ends a session container's supervisor (frame 'X'); only between jobs. */
+  endSession(): void {
+    if (!this.jobRunning && !this.stream.destroyed) this.stream.write(encodeFrame('X'));
+  }
+
 
   /** Remove the container; safe to call more than once and after the engine already removed it. */
   async destroy(): Promise<void> {

@@ -1,0 +1,239 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import { LABEL_DEADLINE, LABEL_KIND } from '../../src/backends/docker/labels.js';
+import { loadConfig } from '../../src/config/config.js';
+import { isBoxrunError } from '../../src/core/errors.js';
+import { runPythonCode } from '../../src/sessions/python.js';
+import { SessionManager } from '../../src/sessions/session-manager.js';
+import { dockerExecutor } from '../helpers.js';
+
+let executor: DockerExecutor;
+let manager: SessionManager;
+
+beforeAll(() => {
+  executor = dockerExecutor();
+  manager = new SessionManager({ config: loadConfig(), engines: executor, maxPerKey: 2 });
+});
+
+afterAll(async () => {
+  await manager.close();
+  await executor.close();
+});
+
+const waitFor = async (check: () => boolean | Promise<boolean>, ms: number) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+};
+
+describe('sessions', () => {
+  it('keeps files and installed state between commands of one session, not across sessions', async () => {
+    const a = await manager.create({ runtime: 'python' });
+    const b = await manager.create({ runtime: 'python' });
+    try {
+      const chunks: string[] = [];
+      const first = await a.run(
+        'echo hello > greeting.txt && mkdir -p /tmp/state && echo 1 > /tmp/state/x && echo done',
+        {
+          onStdout: (c) => chunks.push(c.toString()),
+        },
+      );
+      expect(first.status).toBe('ok');
+      expect(first.exitCode).toBe(0);
+      expect(chunks.join('')).toBe('done\n');
+      const second = await a.run([
+        'python3',
+        '-c',
+        'print(open("greeting.txt").read().strip(), open("/tmp/state/x").read().strip())',
+      ]);
+      expect(second.stdout).toBe('hello 1\n');
+      const other = await b.run('cat greeting.txt');
+      expect(other.exitCode).not.toBe(0);
+      expect(other.stderr).toMatch(/No such file/);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('reports exit codes and kills what a command left running when it ends', async () => {
+    const s = await manager.create({ runtime: 'python' });
+    try {
+      const failed = await s.run('exit 7');
+      expect(failed.status).toBe('runtime_error');
+      expect(failed.exitCode).toBe(7);
+      await s.run('(sleep 30 &) ; echo started');
+      const ps = await s.run('cat /proc/[0-9]*/comm');
+      // Only the supervisor, this cat and its shell: the sleep from the previous command is gone.
+      expect(ps.stdout).not.toMatch(/sleep/);
+      expect(ps.stdout).toMatch(/boxrun-sv/);
+      const slow = await s.run('sleep 5', { timeoutMs: 300 });
+      expect(slow.status).toBe('time_limit');
+      const after = await s.run('echo alive');
+      expect(after.stdout).toBe('alive\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('writes, reads, lists and deletes files', async () => {
+    const s = await manager.create({ runtime: 'python' });
+    try {
+      await s.files.write('src/a.txt', 'first');
+      await s.files.write('src/a.txt', 'second'); // overwrite
+      await s.files.write('run.sh', '#!/bin/sh\necho ran\n', { executable: true });
+      expect(await s.files.read('src/a.txt')).toBe('second');
+      const root = await s.files.list('.');
+      expect(root.map((e) => [e.name, e.type])).toEqual([
+        ['run.sh', 'file'],
+        ['src', 'dir'],
+      ]);
+      expect(root.find((e) => e.name === 'run.sh')?.mode).toBe(0o755);
+      expect((await s.files.list('src'))[0]).toMatchObject({ name: 'a.txt', path: 'src/a.txt', size: 6 });
+      expect((await s.run('./run.sh')).stdout).toBe('ran\n');
+      await s.files.remove('src');
+      expect(await s.files.exists('src/a.txt')).toBe(false);
+      await expect(s.files.read('src/a.txt')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(s.files.list('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(s.files.remove('nope')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(s.files.write('../escape', 'x')).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+      await expect(s.files.read('/etc/passwd')).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers a program that prompts, through an interactive command', async () => {
+    const s = await manager.create({ runtime: 'python' });
+    try {
+      await s.files.write('ask.py', 'a = input("name? ")\nb = input("age? ")\nprint(f"hi {a}, {b}")\n');
+      let out = '';
+      const prompts: ((v: string) => void)[] = [];
+      const handle = s.start(['python3', '-u', 'ask.py'], {
+        interactive: true,
+        onStdout: (c) => {
+          out += c.toString();
+          if (out.endsWith('? ')) prompts.shift()?.(out);
+        },
+      });
+      const asked = (n: number) =>
+        new Promise<string>((resolve) => {
+          if ((out.match(/\? /g) ?? []).length >= n) resolve(out);
+          else prompts.push(resolve);
+        });
+      expect(await asked(1)).toBe('name? ');
+      handle.sendStdin('Ada\n');
+      expect(await asked(2)).toBe('name? age? ');
+      handle.sendStdin('36\n');
+      const result = await handle.result;
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toBe('name? age? hi Ada, 36\n');
+      expect(handle.sendStdin('late\n')).toBe(false);
+      // The session goes on after an interactive command.
+      expect((await s.run('echo next')).stdout).toBe('next\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('kills a running command on request and keeps the session', async () => {
+    const s = await manager.create({ runtime: 'python' });
+    try {
+      const handle = s.start('sleep 20', { interactive: true });
+      await handle.started;
+      handle.kill();
+      const result = await handle.result;
+      expect(result.durationMs).toBeLessThan(10_000);
+      expect((await s.run('echo still here')).stdout).toBe('still here\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('labels its container for the reaper and ends it after the idle TTL', async () => {
+    const before = Date.now();
+    const s = await manager.create({ runtime: 'python', idleTimeoutMs: 1500, maxLifetimeMs: 120_000 });
+    const { docker } = await executor.engine();
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`boxrun.execution=${s.id}`] },
+    });
+    expect(containers).toHaveLength(1);
+    const labels = containers[0]!.Labels;
+    expect(labels[LABEL_KIND]).toBe('session');
+    expect(Number(labels[LABEL_DEADLINE])).toBeGreaterThanOrEqual(before + 120_000);
+    expect(Number(labels[LABEL_DEADLINE])).toBeLessThan(Date.now() + 120_000 + 120_000);
+    await s.run('sleep 2'); // a running command is not idle time
+    expect(s.state).toBe('running');
+    expect(await waitFor(() => s.state === 'closed', 10_000)).toBe(true);
+    expect(s.closedReason).toBe('idle timeout');
+    expect(() => manager.get(s.id)).toThrow(/no session/);
+    await expect(s.run('true')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(
+      await waitFor(
+        async () =>
+          (await docker.listContainers({ all: true, filters: { label: [`boxrun.execution=${s.id}`] } }))
+            .length === 0,
+        10_000,
+      ),
+    ).toBe(true);
+  });
+
+  it('ends a session at its max lifetime even while a command runs', async () => {
+    const s = await manager.create({ runtime: 'python', maxLifetimeMs: 2000 });
+    const result = s.run('sleep 30');
+    await expect(result).resolves.toMatchObject({ status: 'internal_error' });
+    expect(s.closedReason).toBe('max lifetime');
+  });
+
+  it('limits sessions per key', async () => {
+    const one = await manager.create({ runtime: 'python', key: 'k1' });
+    const two = await manager.create({ runtime: 'python', key: 'k1' });
+    try {
+      const third = manager.create({ runtime: 'python', key: 'k1' });
+      await expect(third).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      const other = await manager.create({ runtime: 'python', key: 'k2' });
+      await other.close();
+      expect(() => manager.get(one.id, 'k2')).toThrow(/no session/);
+      expect(manager.get(one.id, 'k1')).toBe(one);
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('refuses network policies it cannot give a session', async () => {
+    const error = await manager.create({ runtime: 'python', network: 'allowlist' }).catch((e) => e);
+    expect(isBoxrunError(error, 'INVALID_REQUEST')).toBe(true);
+    expect(error.message).toMatch(/network/);
+  });
+
+  it('runPythonCode fails cleanly when requirements cannot be installed without network', async () => {
+    const result = await runPythonCode(manager, 'print(1)', {
+      requirements: ['boxrun-no-such-package==1.0'],
+      timeoutMs: 60_000,
+    });
+    expect(result.install).not.toBeNull();
+    expect(result.status).toBe('runtime_error');
+    expect(result.message).toMatch(/installing requirements failed/);
+    expect(result.stdout + result.stderr).toMatch(
+      /No matching distribution|Could not find a version|network|resolve/i,
+    );
+    expect(manager.size).toBe(0);
+  });
+
+  it('runPythonCode without requirements runs the code', async () => {
+    const result = await runPythonCode(manager, 'import sys\nprint(sys.version_info[0])', {});
+    expect(result.stdout).toBe('3\n');
+    expect(result.install).toBeNull();
+  });
+
+  it('refuses requirement strings that are options', async () => {
+    await expect(
+      runPythonCode(manager, 'print(1)', { requirements: ['--index-url=http://evil/'] }),
+    ).rejects.toMatchObject({
+      code: 'INVALID_REQUEST',
+    });
+  });
+});
