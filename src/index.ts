@@ -13,6 +13,27 @@ export type {
 } from './core/result.js';
 export { RUNTIMES, type RuntimeDefinition } from './runtimes/definitions.js';
 export { defaultRegistry, RuntimeRegistry } from './runtimes/registry.js';
+export {
+  closeDefaultSessions,
+  createSession,
+  defaultSessionManager,
+  runPythonCode,
+} from './sessions/default-manager.js';
+export {
+  installPythonPackages,
+  type PythonCodeResult,
+  type RunPythonCodeOptions,
+} from './sessions/python.js';
+export type {
+  CommandHandle,
+  CommandOptions,
+  CommandResult,
+  FileEntry,
+  Session,
+  SessionFiles,
+  SessionInfo,
+} from './sessions/session.js';
+export { type CreateSessionOptions, SessionManager } from './sessions/session-manager.js';
 
 import { DockerExecutor } from './backends/docker/docker-executor.js';
 import { type ConfigOverrides, loadConfig } from './config/config.js';
