@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import type { BoxrunConfig } from '../../config/config.js';
+import { BoxrunError } from '../../core/errors.js';
+import type {
+  ExecuteOptions,
+  Executor,
+  ExecutorCapabilities,
+  HealthReport,
+  PreparedProgram,
+  PrepareOptions,
+  RunVariant,
+} from '../../core/executor.js';
+import type { ExecutionRequestInput } from '../../core/request.js';
+import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
+import { encodeBytes } from '../../core/verdict.js';
+import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
+import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
+import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
+import { toStepResult } from '../docker/docker-executor.js';
+import type { SandboxOutcome } from '../docker/sandbox.js';
+import type { SupervisorJob } from '../supervisor/protocol.js';
+
+/** What one step needs from a concrete process backend. */
+export interface StepContext {
+  id: string;
+  plan: ExecutionPlan;
+  step: StepPlan;
+  job: SupervisorJob;
+  mounts: SandboxMounts;
+  options: ExecuteOptions;
+  /** True for the compile step (no live output). */
+  compiling: boolean;
+}
+
+/**
+ * The executor shape shared by the backends that start boxrun-sv as a child process (host,
+ * namespace): the same plan, the same compile-once/run-many flow and the same result mapping as
+ * the Docker backend; subclasses only say how one supervised step is launched.
+ */
+export abstract class ProcessExecutor implements Executor {
+  protected readonly registry: RuntimeRegistry;
+  protected closed = false;
+  private readonly running = new Set<Promise<unknown>>();
+
+  constructor(
+    protected readonly config: BoxrunConfig,
+    registry?: RuntimeRegistry,
+  ) {
+    this.registry = registry ?? defaultRegistry;
+  }
+
+  abstract readonly backend: string;
+  abstract isolationLevel(): IsolationLevel;
+  abstract healthCheck(): Promise<HealthReport>;
+  abstract capabilities(): Promise<ExecutorCapabilities>;
+  /** Runs one supervised step to its end and cleans up after it. */
+  protected abstract runSupervisedStep(ctx: StepContext): Promise<SandboxOutcome>;
+  /** Checked once per prepare, before anything runs (images, binaries). */
+  protected abstract checkReady(plan: ExecutionPlan): Promise<void>;
+  /** Adjusts a step's result (e.g. a backend-specific way a limit shows). */
+  protected adjustStep(step: StepResult, _ctx: StepContext): StepResult {
+    return step;
+  }
+
+  async warmup(): Promise<void> {}
+
+  async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    const prepared = await this.prepare(input, options);
+    return prepared.failed ?? this.runPrepared(prepared, {}, options);
+  }
+
+  async prepare(input: ExecutionRequestInput, options: PrepareOptions = {}): Promise<PreparedProgram> {
+    if (this.closed) throw new BoxrunError('ENGINE_UNAVAILABLE', `${this.backend} executor is closed`);
+    const plan = planExecution(input, this.registry, this.config, {
+      ...(options.testFramework ? { testFramework: options.testFramework } : {}),
+    });
+    const mounts = resolveSandboxMounts(plan.request, this.config);
+    const id = options.id ?? randomUUID();
+    await this.checkReady(plan);
+    const prepared: PreparedProgram = { id, plan, files: plan.run.job.files, failed: null };
+    if (plan.compile) {
+      const outcome = await this.step({
+        id,
+        plan,
+        step: plan.compile,
+        job: plan.compile.job,
+        mounts,
+        options: options.signal ? { signal: options.signal } : {},
+        compiling: true,
+      });
+      prepared.compile = outcome.step;
+      if (prepared.compile.status !== 'ok') prepared.failed = this.compileFailure(id, plan, prepared.compile);
+      prepared.files = outcome.outcome.files;
+    }
+    return prepared;
+  }
+
+  async runPrepared(
+    prepared: PreparedProgram,
+    variant: RunVariant = {},
+    options: ExecuteOptions = {},
+  ): Promise<ExecutionResult> {
+    if (prepared.failed) return prepared.failed;
+    const { plan } = prepared;
+    const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
+    const job: SupervisorJob = {
+      ...plan.run.job,
+      files: prepared.files,
+      ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),
+      ...(variant.argv
+        ? {
+            argv: [
+              ...plan.run.job.argv.slice(0, plan.run.job.argv.length - plan.request.argv.length),
+              ...variant.argv,
+            ],
+          }
+        : {}),
+      limits: { ...plan.run.job.limits, timeout_ms: limits.timeoutMs },
+    };
+    const mounts = resolveSandboxMounts(plan.request, this.config);
+    const { outcome, step } = await this.step({
+      id: options.id ?? prepared.id,
+      plan,
+      step: { limits, job },
+      job,
+      mounts,
+      options,
+      compiling: false,
+    });
+    return {
+      id: options.id ?? prepared.id,
+      ...step,
+      runtime: plan.runtime?.name ?? null,
+      image: plan.image,
+      files: outcome.files.map((f) => {
+        const enc = encodeBytes(f.content);
+        return {
+          path: f.path,
+          content: enc.text,
+          encoding: enc.encoding,
+          mode: f.mode,
+          size: f.content.length,
+        };
+      }),
+      refusedFiles: outcome.refused,
+      isolationLevel: this.isolationLevel(),
+      ...(prepared.compile ? { compile: prepared.compile } : {}),
+    };
+  }
+
+  private async step(ctx: StepContext): Promise<{ outcome: SandboxOutcome; step: StepResult }> {
+    if (this.closed) throw new BoxrunError('ENGINE_UNAVAILABLE', `${this.backend} executor is closed`);
+    if (ctx.options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
+    const running = this.runSupervisedStep(ctx);
+    const tracked = running.catch(() => {}).finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+    const outcome = await running;
+    if (outcome.report?.canceled || (ctx.options.signal?.aborted && !outcome.report)) {
+      throw new BoxrunError('CANCELED', 'execution canceled');
+    }
+    return { outcome, step: this.adjustStep(toStepResult(outcome, ctx.step.limits), ctx) };
+  }
+
+  private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
+    return {
+      id,
+      status: 'compile_error',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      stdoutEncoding: 'utf8',
+      stderrEncoding: 'utf8',
+      timedOut: false,
+      oomKilled: false,
+      outputTruncated: false,
+      durationMs: 0,
+      cpuTimeMs: 0,
+      peakMemoryBytes: 0,
+      message: `compilation failed (${compile.status})`,
+      runtime: plan.runtime?.name ?? null,
+      image: plan.image,
+      files: [],
+      refusedFiles: [],
+      isolationLevel: this.isolationLevel(),
+      compile,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.running.size > 0) await Promise.all([...this.running]);
+  }
+}
