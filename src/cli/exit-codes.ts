@@ -11,6 +11,7 @@ export function exitCodeFor(result: ExecutionResult): number {
     case 'ok':
       return 0;
     case 'compile_error':
+    case 'build_error':
       return 1;
     case 'time_limit':
       return 124;

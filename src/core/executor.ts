@@ -1,7 +1,7 @@
 import type { SupervisorJob } from '../backends/supervisor/protocol.js';
 import type { ExecutionPlan } from '../runtimes/plan.js';
 import type { ExecutionRequestInput } from './request.js';
-import type { ExecutionResult, IsolationLevel, StepResult } from './result.js';
+import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from './result.js';
 
 export interface ExecutorCapabilities {
   backend: string;
@@ -9,11 +9,20 @@ export interface ExecutorCapabilities {
   platform: NodeJS.Platform;
   supportsCpuLimit: boolean;
   supportsMemoryLimit: boolean;
+  /** Swap limited to the memory limit (memory+swap); without it a program may swap past its limit. */
+  supportsSwapLimit?: boolean;
+  supportsPidsLimit?: boolean;
   supportsDiskLimit: boolean;
   supportsNetworkIsolation: boolean;
   supportsReadonlyRootfs: boolean;
   networkPolicies: string[];
   runtimes: string[];
+  /** The sandboxes' seccomp profile: 'default' (the engine's), 'unconfined', or the profile file. */
+  seccomp?: string;
+  /** The sandboxes' AppArmor profile; 'unsupported' when the host has no AppArmor. */
+  apparmor?: string;
+  /** Whether requests may carry a Dockerfile (buildAndRun). */
+  supportsCustomBuilds?: boolean;
   engine?: {
     version: string;
     apiVersion: string;
@@ -37,6 +46,8 @@ export interface ExecuteOptions {
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
   /** An id to label the sandbox with; one is generated otherwise. */
   id?: string;
+  /** Called with each line of a request's Dockerfile build as the builder writes it. */
+  onBuildLog?: (line: string) => void;
 }
 
 export interface PrepareOptions {
@@ -44,6 +55,8 @@ export interface PrepareOptions {
   signal?: AbortSignal;
   /** Compile with a test framework's flags (e.g. "doctest" for C++). */
   testFramework?: string;
+  /** Called with each line of a request's Dockerfile build as the builder writes it. */
+  onBuildLog?: (line: string) => void;
 }
 
 /** A validated request whose program is compiled (when its runtime compiles) and ready to run. */
@@ -51,6 +64,8 @@ export interface PreparedProgram {
   id: string;
   plan: ExecutionPlan;
   compile?: StepResult;
+  /** For requests with a Dockerfile: the image build (or the cache hit). */
+  build?: BuildInfo;
   /** What each run starts with: the input files, or the compile step's output. */
   files: SupervisorJob['files'];
   /** Set when compiling failed; every run then returns it. */

@@ -48,7 +48,27 @@ export const limitsSchema = z
   .partial()
   .strict();
 
-export const networkPolicySchema = z.enum(['none']);
+/**
+ * none: no interfaces but loopback; localhost: the same (loopback servers inside the sandbox work);
+ * allowlist: only `allowHosts` through an egress proxy; full: the engine's bridge (see
+ * docs/images-and-networks.md).
+ */
+export const NETWORK_POLICIES = ['none', 'localhost', 'allowlist', 'full'] as const;
+export const networkPolicySchema = z.enum(NETWORK_POLICIES);
+export type NetworkPolicy = z.output<typeof networkPolicySchema>;
+
+/** `host:port` (a name, `*.suffix`, an IPv4 address or `[IPv6]`), as the egress proxy matches it. */
+export const allowHostSchema = z
+  .string()
+  .max(260)
+  .regex(
+    /^((\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$/,
+    'must be host:port',
+  )
+  .refine((h) => Number(h.slice(h.lastIndexOf(':') + 1)) <= 65_535, 'port must be at most 65535');
+
+export const MAX_CONTEXT_FILES = 512;
+export const MAX_DOCKERFILE_BYTES = 256 * 1024;
 
 export const workspaceSchema = z
   .object({
@@ -87,6 +107,12 @@ export const executionRequestObject = z
     limits: limitsSchema.default({}),
     compileLimits: limitsSchema.default({}),
     network: networkPolicySchema.default('none'),
+    /** With network 'allowlist': the only host:port pairs the program (and a build) may reach. */
+    allowHosts: z.array(allowHostSchema).max(64).default([]),
+    /** Build this Dockerfile (cached by content) and run in the image; needs `command` or `runtime`. */
+    dockerfile: z.string().min(1).max(MAX_DOCKERFILE_BYTES).optional(),
+    /** Build context files for `dockerfile` (same shape as `files`). */
+    context: z.array(fileSchema).max(MAX_CONTEXT_FILES).default([]),
     /** A host directory mounted at /workspace (build tasks); only under config workspaces.allowedRoots. */
     workspace: workspaceSchema.optional(),
     /** A named cache kept between executions (per project), mounted read-write at /cache. */
@@ -105,12 +131,45 @@ export function checkExecutionRequest(
   ctx: z.RefinementCtx,
 ): void {
   {
-    if (!req.runtime && !req.image) {
-      ctx.addIssue({ code: 'custom', message: 'either runtime or image is required', path: ['runtime'] });
+    if (!req.runtime && !req.image && !req.dockerfile) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'either runtime, image or dockerfile is required',
+        path: ['runtime'],
+      });
     }
     if (req.image && !req.command) {
       ctx.addIssue({ code: 'custom', message: 'command is required when image is given', path: ['command'] });
     }
+    if (req.dockerfile && req.image) {
+      ctx.addIssue({ code: 'custom', message: 'give either image or dockerfile, not both', path: ['image'] });
+    }
+    if (req.dockerfile && !req.command && !req.runtime) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'command (or runtime) is required when dockerfile is given',
+        path: ['command'],
+      });
+    }
+    if (req.context.length > 0 && !req.dockerfile) {
+      ctx.addIssue({ code: 'custom', message: 'context needs a dockerfile', path: ['context'] });
+    }
+    if (req.network === 'allowlist' && req.allowHosts.length === 0) {
+      ctx.addIssue({ code: 'custom', message: "network 'allowlist' needs allowHosts", path: ['allowHosts'] });
+    }
+    if (req.network !== 'allowlist' && req.allowHosts.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: "allowHosts needs network 'allowlist'",
+        path: ['allowHosts'],
+      });
+    }
+    const seenContext = new Set<string>();
+    req.context.forEach((f, i) => {
+      if (seenContext.has(f.path))
+        ctx.addIssue({ code: 'custom', message: 'duplicate path', path: ['context', i, 'path'] });
+      seenContext.add(f.path);
+    });
     if (req.main && !req.files.some((f) => f.path === req.main)) {
       ctx.addIssue({ code: 'custom', message: 'main must name one of the files', path: ['main'] });
     }

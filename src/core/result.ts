@@ -4,6 +4,8 @@ import type { TestReport } from '../reports/test-report.js';
 export const EXECUTION_STATUSES = [
   'ok',
   'compile_error',
+  /** The request's Dockerfile did not build; `build.log` says why. */
+  'build_error',
   'runtime_error',
   'time_limit',
   'memory_limit',
@@ -28,6 +30,19 @@ export interface OutputFile {
 export interface RefusedFile {
   path: string;
   reason: string;
+}
+
+/** The custom image of a request with a Dockerfile. */
+export interface BuildInfo {
+  /** boxrun/custom:<content hash> */
+  image: string;
+  /** True when an image built from the same Dockerfile and context was already there. */
+  cached: boolean;
+  durationMs: number;
+  /** The builder's output (the tail, when it is long); empty when cached. */
+  log: string;
+  /** Set when the build failed or timed out. */
+  error?: string;
 }
 
 /** What one step (compile or run) did. */
@@ -67,4 +82,6 @@ export interface ExecutionResult extends StepResult {
   total?: number;
   /** With `testFramework`: the parsed doctest / JUnit XML / TAP report. */
   testReport?: TestReport;
+  /** For requests with a Dockerfile: how the image was built (or found built). */
+  build?: BuildInfo;
 }

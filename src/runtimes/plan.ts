@@ -117,8 +117,8 @@ export function planExecution(
       { details: { runtimes: registry.names() } },
     );
   }
-  if (!runtime && !request.image)
-    throw new BoxrunError('INVALID_REQUEST', 'runtime: either runtime or image is required');
+  if (!runtime && !request.image && !request.dockerfile)
+    throw new BoxrunError('INVALID_REQUEST', 'runtime: either runtime, image or dockerfile is required');
 
   let total = 0;
   const files = request.files.map((f) => {
@@ -195,7 +195,8 @@ export function planExecution(
     request,
     runtime,
     image: request.image ?? runtime?.image ?? '',
-    customImage: !!request.image,
+    // A Dockerfile's image is only known once built; the executor fills it in (custom-image.ts).
+    customImage: !!request.image || !!request.dockerfile,
     compile,
     run,
   };

@@ -20,6 +20,9 @@ export interface ContainerSpecInput {
   /** For images without boxrun-sv: the named volume holding it. */
   supervisorVolume?: string;
   runtime?: string;
+  /** HostConfig.NetworkMode from the request's network policy (network-policy.ts); 'none' when absent. */
+  networkMode?: string;
+  /** What follows `seccomp=`: the profile's JSON (Docker) or its path (Podman), or 'unconfined'. */
   seccompProfile?: string;
   apparmorProfile?: string;
 }
@@ -36,6 +39,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
   const securityOpt = ['no-new-privileges'];
   if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
   if (input.apparmorProfile) securityOpt.push(`apparmor=${input.apparmorProfile}`);
+  const networkMode = input.networkMode ?? 'none';
   const tmpfsOptions = `rw,exec,nosuid,nodev,size=${limits.diskMb}m,nr_inodes=65536`;
   return {
     Image: input.image,
@@ -53,7 +57,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,
-    NetworkDisabled: true,
+    NetworkDisabled: networkMode === 'none',
     Hostname: 'sandbox',
     Labels: {
       [LABEL_MANAGED]: 'true',
@@ -62,7 +66,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
       [LABEL_KIND]: input.kind,
     },
     HostConfig: {
-      NetworkMode: 'none',
+      NetworkMode: networkMode,
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
       SecurityOpt: securityOpt,

@@ -12,16 +12,19 @@ import type {
   RunVariant,
 } from '../../core/executor.js';
 import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
-import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
+import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
 import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
 import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
 import { createContainerSpec } from './container-spec.js';
+import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
 import { type ConnectedEngine, connectEngine, translateEngineError } from './engine.js';
 import { ImageManager } from './image-manager.js';
+import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';
 import { Reaper } from './reaper.js';
 import { Sandbox, type SandboxOutcome } from './sandbox.js';
+import { describeAppArmor, resolveSeccompProfile, type SeccompSetting } from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
 
 /** Where a sandbox comes from: made on demand, or taken warm from a pool. */
@@ -52,6 +55,11 @@ export class DockerExecutor implements Executor {
   private readonly cleanups = new Set<Promise<void>>();
   private reaper: Reaper | null = null;
   private images: ImageManager | null = null;
+  private customImages: CustomImageBuilder | null = null;
+  private networks: NetworkPolicyManager | null = null;
+  private seccomp: SeccompSetting | null = null;
+  /** What capabilities() calls this backend. */
+  protected readonly backendName: string = 'docker';
   private closed = false;
   /** Replaced by a warm pool when one is attached. */
   sandboxSource: SandboxSource | null = null;
@@ -79,6 +87,8 @@ export class DockerExecutor implements Executor {
       this.reaper.start(this.config.docker.reapIntervalSeconds * 1000);
     }
     this.images ??= new ImageManager(engine.docker, this.registry);
+    this.customImages ??= new CustomImageBuilder(engine.docker, this.config.images);
+    this.networks ??= new NetworkPolicyManager(engine.docker, this.config.network);
     if (!this.pool && !this.sandboxSource) this.startPool(engine.docker);
     return engine;
   }
@@ -151,12 +161,29 @@ export class DockerExecutor implements Executor {
     });
     const id = options.id ?? randomUUID();
     await this.engine();
+    this.networks!.check(plan.request.network);
+    if (plan.request.image) checkImageAllowed(plan.request.image, this.config.images.allowList);
+    let build: BuildInfo | undefined;
+    if (plan.request.dockerfile) {
+      build = await this.buildCustomImage(plan, id, options);
+      if (build.error) {
+        return { id, plan, files: plan.run.job.files, failed: this.buildFailure(id, plan, build), build };
+      }
+      plan.image = build.image;
+    }
     await this.images!.requireImage(plan.image, plan.runtime?.name ?? null);
-    const prepared: PreparedProgram = { id, plan, files: plan.run.job.files, failed: null };
+    const prepared: PreparedProgram = {
+      id,
+      plan,
+      files: plan.run.job.files,
+      failed: null,
+      ...(build ? { build } : {}),
+    };
     if (plan.compile) {
       const outcome = await this.runStep(prepared, plan.compile, plan.compile.job, options);
       prepared.compile = toStepResult(outcome, plan.compile.limits);
       if (prepared.compile.status !== 'ok') prepared.failed = this.compileFailure(id, plan, prepared.compile);
+      if (prepared.failed && build) prepared.failed.build = build;
       prepared.files = outcome.files;
     }
     return prepared;
@@ -205,6 +232,7 @@ export class DockerExecutor implements Executor {
       refusedFiles: outcome.refused,
       isolationLevel: this.isolationLevel(),
       ...(prepared.compile ? { compile: prepared.compile } : {}),
+      ...(prepared.build ? { build: prepared.build } : {}),
     };
   }
 
@@ -218,20 +246,37 @@ export class DockerExecutor implements Executor {
     const { docker } = await this.engine();
     const { plan } = prepared;
     const supervisorVolume = plan.customImage ? await this.images!.supervisorVolume() : undefined;
+    const deadline = Date.now() + step.limits.timeoutMs + START_SLACK_MS;
+    const network = await this.networks!.open(plan.request.network, plan.request.allowHosts, {
+      executionId: options.id ?? prepared.id,
+      deadline,
+    });
+    // The proxy variables (allowlist) go under the request's own environment.
+    const stepJob =
+      Object.keys(network.env).length > 0 ? { ...job, env: { ...network.env, ...job.env } } : job;
     const spec = () =>
       this.sandboxSpec(
         plan,
         step.limits,
         options.id ?? prepared.id,
         'oneshot',
-        Date.now() + step.limits.timeoutMs + START_SLACK_MS,
+        deadline,
         supervisorVolume,
+        network.networkMode,
       );
-    const sandbox = this.sandboxSource
-      ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
-      : await Sandbox.start(docker, spec());
+    let sandbox: Sandbox;
     try {
-      const outcome = await sandbox.run(job, {
+      // Warm containers have no network; any other policy gets a sandbox of its own.
+      sandbox =
+        this.sandboxSource && network.networkMode === 'none'
+          ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
+          : await Sandbox.start(docker, spec());
+    } catch (error) {
+      await network.close();
+      throw error;
+    }
+    try {
+      const outcome = await sandbox.run(stepJob, {
         timeoutMs: step.limits.timeoutMs,
         outputBytes: step.limits.outputBytes,
         ...(options.signal ? { signal: options.signal } : {}),
@@ -242,8 +287,73 @@ export class DockerExecutor implements Executor {
       }
       return outcome;
     } finally {
-      this.track(sandbox.destroy());
+      // The network can only go once the sandbox is gone.
+      this.track(sandbox.destroy().finally(() => network.close()));
     }
+  }
+
+  /** Builds (or finds built) the request's Dockerfile under its network policy. */
+  private async buildCustomImage(
+    plan: ExecutionPlan,
+    id: string,
+    options: PrepareOptions,
+  ): Promise<BuildInfo> {
+    const builder = this.customImages!;
+    const input = { dockerfile: plan.request.dockerfile!, context: plan.request.context };
+    builder.check(input);
+    let network: NetworkSession | null = null;
+    try {
+      network = await this.networks!.open(plan.request.network, plan.request.allowHosts, {
+        executionId: id,
+        deadline: Date.now() + this.config.images.buildTimeoutMs,
+      });
+      return await builder.ensure(input, {
+        networkMode: network.buildNetworkMode,
+        buildArgs: network.env,
+        ...(options.onBuildLog ? { onLog: options.onBuildLog } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } finally {
+      await network?.close();
+    }
+  }
+
+  private buildFailure(id: string, plan: ExecutionPlan, build: BuildInfo): ExecutionResult {
+    return {
+      id,
+      status: 'build_error',
+      exitCode: null,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      stdoutEncoding: 'utf8',
+      stderrEncoding: 'utf8',
+      timedOut: false,
+      oomKilled: false,
+      outputTruncated: false,
+      durationMs: 0,
+      cpuTimeMs: 0,
+      peakMemoryBytes: 0,
+      message: `image build failed: ${build.error?.split('\n').pop() ?? 'unknown error'}`,
+      runtime: plan.runtime?.name ?? null,
+      image: build.image,
+      files: [],
+      refusedFiles: [],
+      isolationLevel: this.isolationLevel(),
+      build,
+    };
+  }
+
+  /** config.docker.seccompProfile, read and checked once. */
+  protected seccompSetting(): SeccompSetting {
+    this.seccomp ??= resolveSeccompProfile(this.config.docker.seccompProfile);
+    return this.seccomp;
+  }
+
+  /** What follows `seccomp=` (the profile's JSON); none for the engine's default profile. */
+  protected seccompOption(): string | undefined {
+    const setting = this.seccompSetting();
+    return setting.json ?? (setting.report === 'unconfined' ? 'unconfined' : undefined);
   }
 
   /**
@@ -257,7 +367,9 @@ export class DockerExecutor implements Executor {
     kind: 'oneshot' | 'pool',
     deadline: number,
     supervisorVolume?: string,
+    networkMode?: string,
   ): Docker.ContainerCreateOptions {
+    const seccompProfile = this.seccompOption();
     return createContainerSpec({
       id,
       image: plan.image,
@@ -267,7 +379,8 @@ export class DockerExecutor implements Executor {
       kind,
       ...(supervisorVolume ? { supervisorVolume } : {}),
       ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
-      ...(this.config.docker.seccompProfile ? { seccompProfile: this.config.docker.seccompProfile } : {}),
+      ...(seccompProfile ? { seccompProfile } : {}),
+      ...(networkMode ? { networkMode } : {}),
       ...(this.config.docker.apparmorProfile ? { apparmorProfile: this.config.docker.apparmorProfile } : {}),
     });
   }
@@ -361,16 +474,24 @@ export class DockerExecutor implements Executor {
       throw translateEngineError(error, 'reading engine info');
     }
     return {
-      backend: 'docker',
+      backend: this.backendName,
       isolationLevel: this.isolationLevel(),
       platform: process.platform,
       supportsCpuLimit: info.CpuCfsQuota !== false,
       supportsMemoryLimit: info.MemoryLimit !== false,
+      supportsSwapLimit: info.SwapLimit !== false,
+      supportsPidsLimit: info.PidsLimit !== false,
       supportsDiskLimit: true,
       supportsNetworkIsolation: true,
       supportsReadonlyRootfs: true,
-      networkPolicies: ['none'],
+      networkPolicies: this.networks!.policies(),
       runtimes: this.registry.names(),
+      seccomp: this.seccompSetting().report,
+      apparmor: describeAppArmor(
+        this.config.docker.apparmorProfile,
+        Array.isArray(info.SecurityOptions) ? (info.SecurityOptions as string[]) : [],
+      ),
+      supportsCustomBuilds: this.config.images.allowBuilds,
       engine: {
         version: version.Version ?? 'unknown',
         apiVersion: version.ApiVersion ?? 'unknown',

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { LABEL_DEADLINE, LABEL_MANAGED } from './labels.js';
+import { reapNetworks } from './network-policy.js';
 
 /**
  * Removes boxrun containers a crashed process left behind: those past their deadline label (plus
@@ -56,6 +57,8 @@ export class Reaper {
     } catch {
       // engine unreachable: nothing to do until it is back
     }
+    // Allowlist networks (network-policy.ts) go once their containers are gone.
+    removed += await reapNetworks(this.docker, now, this.graceMs);
     return removed;
   }
 }
