@@ -14,6 +14,7 @@ import type {
 import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
 import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
 import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
+import { isJudgedRequest, judge } from '../../judge/judge.js';
 import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
@@ -147,6 +148,9 @@ export class DockerExecutor implements Executor {
   }
 
   async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    // Test cases / test suites: the judge prepares once and runs each case through runPrepared.
+    if (isJudgedRequest(input))
+      return judge(this, input, { ...options, maxTimeoutMs: this.config.maxLimits.timeoutMs });
     const prepared = await this.prepare(input, options);
     return prepared.failed ?? this.runPrepared(prepared, {}, options);
   }
