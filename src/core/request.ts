@@ -7,6 +7,8 @@ export const MAX_TOTAL_INPUT_BYTES = 32 * 1024 * 1024;
 export const MAX_STDIN_BYTES = 16 * 1024 * 1024;
 export const MAX_ARG_BYTES = 128 * 1024;
 export const MAX_ENV_BYTES = 128 * 1024;
+/** The supervisor holds at most 4096 argv and env entries each; base and runtime env need some. */
+export const MAX_ENV_VARS = 1024;
 
 /** A path inside the sandbox's work dir: relative, no `..`, no empty or `.` parts, no NUL. */
 export const relativePathSchema = z
@@ -17,7 +19,13 @@ export const relativePathSchema = z
   .refine((p) => !p.startsWith('/'), 'must be relative to the work dir')
   .refine((p) => p.split('/').every((part) => part !== '' && part !== '.' && part !== '..'), {
     message: "must not contain '..', '.' or empty parts",
-  });
+  })
+  // Bytes, not characters: past NAME_MAX the sandbox could only fail after a container started.
+  .refine((p) => Buffer.byteLength(p) <= 1024, 'must be at most 1024 bytes')
+  .refine(
+    (p) => p.split('/').every((part) => Buffer.byteLength(part) <= 255),
+    'each path component must be at most 255 bytes',
+  );
 
 export const fileSchema = z.object({
   path: relativePathSchema,
@@ -99,7 +107,10 @@ export const executionRequestObject = z
       .max(Math.ceil((MAX_STDIN_BYTES * 4) / 3) + 4)
       .default(''),
     stdinEncoding: z.enum(['utf8', 'base64']).default('utf8'),
-    env: z.record(envKey, z.string().max(MAX_ENV_BYTES)).default({}),
+    env: z
+      .record(envKey, z.string().max(MAX_ENV_BYTES))
+      .refine((env) => Object.keys(env).length <= MAX_ENV_VARS, `at most ${MAX_ENV_VARS} variables`)
+      .default({}),
     /** Directory the program starts in, relative to the work dir. */
     workDir: relativePathSchema.optional(),
     /** Files to return: exact relative paths, `*` globs, or `dir/**`. */
@@ -178,6 +189,19 @@ export function checkExecutionRequest(
       if (seen.has(f.path))
         ctx.addIssue({ code: 'custom', message: 'duplicate path', path: ['files', i, 'path'] });
       seen.add(f.path);
+    });
+    // 'a' and 'a/b' cannot both be written; the sandbox would fail it only after starting.
+    req.files.forEach((f, i) => {
+      const parts = f.path.split('/');
+      for (let n = 1; n < parts.length; n++) {
+        if (!seen.has(parts.slice(0, n).join('/'))) continue;
+        ctx.addIssue({
+          code: 'custom',
+          message: `${parts.slice(0, n).join('/')} is a file, so it cannot be a directory too`,
+          path: ['files', i, 'path'],
+        });
+        break;
+      }
     });
     for (const [i, p] of req.outputPaths.entries()) {
       if (p.startsWith('/') || p.includes('\0') || p.split('/').some((part) => part === '..')) {

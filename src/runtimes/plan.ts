@@ -6,6 +6,7 @@ import {
   type ExecutionRequest,
   type ExecutionRequestInput,
   executionRequestSchema,
+  MAX_FILE_BYTES,
   MAX_STDIN_BYTES,
   MAX_TOTAL_INPUT_BYTES,
   type ResourceLimits,
@@ -121,8 +122,15 @@ export function planExecution(
     throw new BoxrunError('INVALID_REQUEST', 'runtime: either runtime, image or dockerfile is required');
 
   let total = 0;
-  const files = request.files.map((f) => {
+  const files = request.files.map((f, i) => {
     const content = Buffer.from(f.content, f.encoding === 'base64' ? 'base64' : 'utf8');
+    if (content.length > MAX_FILE_BYTES) {
+      throw new BoxrunError(
+        'INVALID_REQUEST',
+        `files.${i}.content: ${content.length} bytes exceeds the limit of ${MAX_FILE_BYTES} per file`,
+        { details: { path: `files.${i}.content` } },
+      );
+    }
     total += content.length;
     return { path: f.path, content, mode: f.executable ? 0o755 : 0o644 };
   });

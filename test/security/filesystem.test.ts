@@ -229,7 +229,9 @@ cat /proc/self/mountinfo
 `;
       const r = await attack(executor, program('bash', script));
       expect(r.status).toBe('ok');
-      expect(r.stdout).not.toMatch(/present|read-host-tmp|read-via-proc-1-root|listed-proc-1-root|host secret/);
+      expect(r.stdout).not.toMatch(
+        /present|read-host-tmp|read-via-proc-1-root|listed-proc-1-root|host secret/,
+      );
       // The program's /tmp is its own tmpfs: what it wrote there never reached the host's /tmp.
       expect(existsSync(plantedByProgram)).toBe(false);
       const mounts = r.stdout
@@ -248,7 +250,9 @@ cat /proc/self/mountinfo
       // Docker's own per-container files are the only host-filesystem binds (read-only, its own).
       for (const m of hostBinds) {
         expect(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf']).toContain(m.point);
-        expect(m.root).toMatch(/^\/var\/lib\/docker\/containers\/[0-9a-f]{64}\/(hostname|hosts|resolv\.conf)$/);
+        expect(m.root).toMatch(
+          /^\/var\/lib\/docker\/containers\/[0-9a-f]{64}\/(hostname|hosts|resolv\.conf)$/,
+        );
       }
       await expectHostAndBoxrunFine(executor, r.id);
     } finally {

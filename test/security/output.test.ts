@@ -3,7 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dockerExecutor } from '../helpers.js';
 import { attack, expectHostAndBoxrunFine, program } from './harness.js';
 
-const bytesOf = (text: string, encoding: string) => Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8');
+const bytesOf = (text: string, encoding: string) =>
+  Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8');
 
 describe.concurrent('security: output floods and binary output', () => {
   const executor = dockerExecutor();
@@ -19,7 +20,10 @@ int main(void) {
   memset(buf, fd == 1 ? 'o' : 'e', sizeof buf);
   for (;;) write(fd, buf, sizeof buf);
 }`;
-    const r = await attack(executor, program('c', code, { limits: { outputBytes: 200_000, timeoutMs: 20_000 } }));
+    const r = await attack(
+      executor,
+      program('c', code, { limits: { outputBytes: 200_000, timeoutMs: 20_000 } }),
+    );
     expect(r.status).toBe('output_limit');
     expect(r.outputTruncated).toBe(true);
     expect(r.stdout.length).toBeLessThanOrEqual(200_000);

@@ -44,12 +44,16 @@ describe.concurrent('security: processes left behind, signals, the supervisor', 
   it('kills background, double-forked, setsid and nohup daemons when the program exits; none survives on the host', async () => {
     const marker = `daemon-${randomUUID()}`;
     let seenWhileRunning = -1;
-    const r = await attack(executor, program('bash', `${leaveDaemonsBehind}sleep 0.5\n`, { argv: [marker] }), {
-      onOutput: (_stream, chunk) => {
-        // Positive control: while the program runs, the host does see its daemons.
-        if (chunk.toString().includes('ready')) seenWhileRunning = hostProcessesMatching(marker).length;
+    const r = await attack(
+      executor,
+      program('bash', `${leaveDaemonsBehind}sleep 0.5\n`, { argv: [marker] }),
+      {
+        onOutput: (_stream, chunk) => {
+          // Positive control: while the program runs, the host does see its daemons.
+          if (chunk.toString().includes('ready')) seenWhileRunning = hostProcessesMatching(marker).length;
+        },
       },
-    });
+    );
     expect(r.status).toBe('ok');
     expect(r.stdout).toBe('ready\n');
     expect(r.durationMs).toBeLessThan(5000);
@@ -166,7 +170,8 @@ int main(void) {
     const r = await attack(executor, program('python', code, { outputPaths: ['**'] }));
     expect(r.status).toBe('runtime_error');
     expect(r.exitCode).toBe(7);
-    const text = r.stdoutEncoding === 'base64' ? Buffer.from(r.stdout, 'base64').toString('latin1') : r.stdout;
+    const text =
+      r.stdoutEncoding === 'base64' ? Buffer.from(r.stdout, 'base64').toString('latin1') : r.stdout;
     expect(text.startsWith('f')).toBe(true);
     expect(text).toContain('stolen.txt\0secret');
     expect(text).toContain('"cpuTimeUs": 1');

@@ -25,7 +25,10 @@ int main(void) {
   for (;;) fork();
 }`;
     const started = Date.now();
-    const r = await attack(executor, program('c', code, { argv: [marker], limits: { pids: 32, timeoutMs: 2500 } }));
+    const r = await attack(
+      executor,
+      program('c', code, { argv: [marker], limits: { pids: 32, timeoutMs: 2500 } }),
+    );
     expect(r.status).toBe('time_limit');
     const kv = keyValues(r.stdout);
     expect(Number(kv.forked)).toBeLessThan(32);
@@ -83,7 +86,10 @@ int main(void) {
       '    chunks.append(bytearray(4 * 1024 * 1024))  # bytearray zero-fills: the pages are touched',
       '    time.sleep(0.05)',
     ].join('\n');
-    const r = await attack(executor, program('python', code, { limits: { memoryMb: 64, timeoutMs: 20_000 } }));
+    const r = await attack(
+      executor,
+      program('python', code, { limits: { memoryMb: 64, timeoutMs: 20_000 } }),
+    );
     expect(r.status).toBe('memory_limit');
     expect(r.oomKilled).toBe(true);
     // It needed about 16 steps of 50 ms: killed by memory, long before the wall limit.
