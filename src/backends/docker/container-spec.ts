@@ -25,6 +25,8 @@ export interface ContainerSpecInput {
   /** What follows `seccomp=`: the profile's JSON (Docker) or its path (Podman), or 'unconfined'. */
   seccompProfile?: string;
   apparmorProfile?: string;
+  /** Extra mounts: a host workspace at /workspace, a cache volume at /cache (src/workspaces/). */
+  mounts?: NonNullable<Docker.HostConfig['Mounts']>;
 }
 
 /**
@@ -87,15 +89,20 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
         { Name: 'nofile', Soft: 1024, Hard: 1024 },
         { Name: 'core', Soft: 0, Hard: 0 },
       ],
-      ...(input.supervisorVolume
+      ...(input.supervisorVolume || input.mounts?.length
         ? {
             Mounts: [
-              {
-                Type: 'volume',
-                Source: input.supervisorVolume,
-                Target: MOUNTED_SUPERVISOR_DIR,
-                ReadOnly: true,
-              },
+              ...(input.supervisorVolume
+                ? [
+                    {
+                      Type: 'volume' as const,
+                      Source: input.supervisorVolume,
+                      Target: MOUNTED_SUPERVISOR_DIR,
+                      ReadOnly: true,
+                    },
+                  ]
+                : []),
+              ...(input.mounts ?? []),
             ],
           }
         : {}),
