@@ -17,6 +17,8 @@ import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
 import { isJudgedRequest, judge } from '../../judge/judge.js';
 import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
+import { dockerMounts, ensureCacheVolume } from '../../workspaces/docker-mounts.js';
+import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
 import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
@@ -99,6 +101,8 @@ export class DockerExecutor implements Executor {
     const pool = this.config.pool;
     const names = pool.runtimes.length > 0 ? pool.runtimes : this.registry.names();
     const targets: WarmPoolTarget[] = [];
+    // In every pool container's execution label, so one pool's containers can be told apart.
+    const poolId = randomUUID().slice(0, 8);
     for (const name of names) {
       const runtime = this.registry.get(name);
       const size = pool.sizes[runtime.name] ?? pool.sizes[name] ?? pool.size;
@@ -116,12 +120,14 @@ export class DockerExecutor implements Executor {
           name: label,
           image: plan.image,
           size,
-          makeSpec: (deadline) => this.sandboxSpec(plan, step.limits, `pool:${label}`, 'pool', deadline),
+          makeSpec: (deadline) =>
+            this.sandboxSpec(plan, step.limits, `pool:${poolId}:${label}`, 'pool', deadline),
         });
       }
     }
     if (targets.length === 0) return;
     this.pool = new WarmPool(docker, {
+      id: poolId,
       targets,
       maxTotal: pool.maxTotal,
       idleTtlMs: pool.idleTtlSeconds * 1000,
@@ -249,6 +255,11 @@ export class DockerExecutor implements Executor {
     if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
     const { docker } = await this.engine();
     const { plan } = prepared;
+    // Host workspace and named cache (build tasks): checked before anything starts; never pooled.
+    const mounts = resolveSandboxMounts(plan.request, this.config);
+    const hasMounts = mounts.workspace !== null || mounts.cacheVolume !== null;
+    if (mounts.cacheVolume && mounts.user)
+      await ensureCacheVolume(docker, mounts.cacheVolume, plan.image, mounts.user);
     const supervisorVolume = plan.customImage ? await this.images!.supervisorVolume() : undefined;
     const deadline = Date.now() + step.limits.timeoutMs + START_SLACK_MS;
     const network = await this.networks!.open(plan.request.network, plan.request.allowHosts, {
@@ -267,12 +278,13 @@ export class DockerExecutor implements Executor {
         deadline,
         supervisorVolume,
         network.networkMode,
+        hasMounts ? mounts : undefined,
       );
     let sandbox: Sandbox;
     try {
       // Warm containers have no network; any other policy gets a sandbox of its own.
       sandbox =
-        this.sandboxSource && network.networkMode === 'none'
+        this.sandboxSource && network.networkMode === 'none' && !hasMounts
           ? await this.sandboxSource.acquire(plan.image, step.limits, spec)
           : await Sandbox.start(docker, spec());
     } catch (error) {
@@ -372,15 +384,17 @@ export class DockerExecutor implements Executor {
     deadline: number,
     supervisorVolume?: string,
     networkMode?: string,
+    mounts?: SandboxMounts,
   ): Docker.ContainerCreateOptions {
     const seccompProfile = this.seccompOption();
     return createContainerSpec({
       id,
       image: plan.image,
       limits,
-      user: this.config.docker.user,
+      user: mounts?.user ? `${mounts.user.uid}:${mounts.user.gid}` : this.config.docker.user,
       deadline,
       kind,
+      ...(mounts ? { mounts: dockerMounts(mounts) } : {}),
       ...(supervisorVolume ? { supervisorVolume } : {}),
       ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
       ...(seccompProfile ? { seccompProfile } : {}),

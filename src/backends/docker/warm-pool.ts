@@ -18,6 +18,8 @@ export interface WarmPoolTarget {
 }
 
 export interface WarmPoolOptions {
+  /** Names this pool in stats (and, by the executor, in its containers' execution labels). */
+  id?: string;
   targets: WarmPoolTarget[];
   /** Cap on warm + starting containers over all targets. */
   maxTotal: number;
@@ -47,6 +49,7 @@ export interface WarmPoolTargetStats {
 }
 
 export interface WarmPoolStats {
+  id: string | null;
   warm: number;
   starting: number;
   /** Handed out and not destroyed yet. */
@@ -127,6 +130,7 @@ export class WarmPool implements SandboxSource {
   private closed = false;
   private closing: Promise<void> | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private readonly waiters = new Set<() => void>();
   private readonly startSandbox: (docker: Docker, spec: Docker.ContainerCreateOptions) => Promise<Sandbox>;
   private readonly now: () => number;
@@ -254,6 +258,7 @@ export class WarmPool implements SandboxSource {
     }));
     const c = this.counters;
     return {
+      id: this.options.id ?? null,
       warm: targets.reduce((n, t) => n + t.warm, 0),
       starting: targets.reduce((n, t) => n + t.starting, 0),
       busy: c.busy,
@@ -279,7 +284,9 @@ export class WarmPool implements SandboxSource {
   private async shutdown(): Promise<void> {
     this.closed = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.sweepTimer = null;
+    this.retryTimer = null;
     this.startQueue.length = 0;
     for (const slot of this.slots.values()) {
       for (const entry of slot.warm.splice(0)) this.track(entry.sandbox.destroy());
@@ -314,8 +321,16 @@ export class WarmPool implements SandboxSource {
       const index = this.startQueue.findIndex((s) => s.retryAt <= now);
       if (index < 0) {
         // Every queued slot is backing off after failures: look again when the first may retry.
+        if (this.retryTimer) return;
         const next = Math.min(...this.startQueue.map((s) => s.retryAt));
-        setTimeout(() => this.pump(), Math.max(10, next - now)).unref();
+        this.retryTimer = setTimeout(
+          () => {
+            this.retryTimer = null;
+            this.pump();
+          },
+          Math.max(10, next - now),
+        );
+        this.retryTimer.unref();
         return;
       }
       const slot = this.startQueue.splice(index, 1)[0]!;
