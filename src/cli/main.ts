@@ -8,6 +8,7 @@ import { ImageManager } from '../backends/docker/image-manager.js';
 import { type BoxrunConfig, loadConfig } from '../config/config.js';
 import { isBoxrunError } from '../core/errors.js';
 import type { ExecutionRequestInput } from '../core/request.js';
+import { mcpCommand } from '../mcp/command.js';
 import { defaultRegistry } from '../runtimes/registry.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE, exitCodeFor, verdictLine } from './exit-codes.js';
 
@@ -305,5 +306,7 @@ program
       failWith(error);
     }
   });
+
+program.addCommand(mcpCommand());
 
 program.parseAsync(process.argv).catch(failWith);
