@@ -92,12 +92,15 @@ export class DockerExecutor implements Executor {
     this.images ??= new ImageManager(engine.docker, this.registry);
     this.customImages ??= new CustomImageBuilder(engine.docker, this.config.images);
     this.networks ??= new NetworkPolicyManager(engine.docker, this.config.network);
-    if (!this.pool && !this.sandboxSource) this.startPool(engine.docker);
     return engine;
   }
 
-  /** Attach a warm pool when config.pool wants one (see src/backends/docker/warm-pool.ts). */
+  /**
+   * Attach a warm pool when config.pool wants one (see src/backends/docker/warm-pool.ts). Done on the
+   * first execution or warmup, not on connect: doctor and image commands must not start containers.
+   */
   private startPool(docker: Docker): void {
+    if (this.pool || this.sandboxSource || this.closed) return;
     const pool = this.config.pool;
     const names = pool.runtimes.length > 0 ? pool.runtimes : this.registry.names();
     const targets: WarmPoolTarget[] = [];
@@ -254,6 +257,7 @@ export class DockerExecutor implements Executor {
   ): Promise<SandboxOutcome> {
     if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
     const { docker } = await this.engine();
+    this.startPool(docker);
     const { plan } = prepared;
     // Host workspace and named cache (build tasks): checked before anything starts; never pooled.
     const mounts = resolveSandboxMounts(plan.request, this.config);
@@ -479,6 +483,7 @@ export class DockerExecutor implements Executor {
   async warmup(): Promise<void> {
     const images = await this.imageManager();
     for (const runtime of this.registry.all) await images.requireImage(runtime.image, runtime.name);
+    this.startPool((await this.engine()).docker);
     await this.pool?.fill();
   }
 
