@@ -174,14 +174,24 @@ program
     }
   });
 
+/** The warm pool's settings in one line (doctor); the pool itself runs in the service. */
+function describePool(pool: BoxrunConfig['pool']): string {
+  const sized = Object.entries(pool.sizes).filter(([, n]) => n > 0);
+  if (pool.size === 0 && sized.length === 0) return 'off (pool.size = 0: every execution starts its container)';
+  const which = pool.runtimes.length > 0 ? pool.runtimes.join(', ') : 'every runtime';
+  const overrides = sized.length > 0 ? `, sizes ${sized.map(([r, n]) => `${r}=${n}`).join(' ')}` : '';
+  return `${pool.size} warm per runtime (${which}${pool.compile ? ', compile steps too' : ''}${overrides}), max ${pool.maxTotal}, idle TTL ${pool.idleTtlSeconds} s, ${pool.replenishConcurrency} started at once`;
+}
+
 program
   .command('doctor')
   .description('check the engine, its limits support and the runtime images')
   .option('--json', 'print the report as JSON')
   .action(async (opts) => {
-    const executor = new DockerExecutor({ config: config(), reaper: false });
+    const cfg = config();
+    const executor = new DockerExecutor({ config: cfg, reaper: false });
     const health = await executor.healthCheck();
-    const report: Record<string, unknown> = { ...health };
+    const report: Record<string, unknown> = { ...health, pool: cfg.pool };
     const problems = [...health.problems];
     if (health.engine.reachable) {
       try {
@@ -214,6 +224,7 @@ program
           `limits:    memory ${caps.supportsMemoryLimit ? 'yes' : 'NO'}, cpu ${caps.supportsCpuLimit ? 'yes' : 'NO'}, pids yes, read-only rootfs yes, network none yes`,
         );
       }
+      console.log(`pool:      ${describePool(cfg.pool)}`);
       for (const img of health.images) {
         console.log(
           `image:     ${img.runtime.padEnd(11)} ${img.image.padEnd(24)} ${img.present ? (img.current ? 'current' : 'OUT OF DATE') : 'MISSING'}`,
