@@ -11,6 +11,7 @@ import type { ExecutionRequestInput } from '../core/request.js';
 import { mcpCommand } from '../mcp/command.js';
 import { defaultRegistry } from '../runtimes/registry.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE, exitCodeFor, verdictLine } from './exit-codes.js';
+import { registerTestCommand } from './test-command.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -319,5 +320,7 @@ program
   });
 
 program.addCommand(mcpCommand());
+
+registerTestCommand(program);
 
 program.parseAsync(process.argv).catch(failWith);
