@@ -5,7 +5,7 @@ import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutorCapabilities, HealthReport } from '../../core/executor.js';
 import type { IsolationLevel, StepResult } from '../../core/result.js';
-import type { ExecutionPlan } from '../../runtimes/plan.js';
+import { BASE_ENV, type ExecutionPlan } from '../../runtimes/plan.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import type { SandboxOutcome } from '../docker/sandbox.js';
 import { ProcessExecutor, type StepContext } from './process-executor.js';
@@ -93,7 +93,8 @@ export class HostExecutor extends ProcessExecutor {
       const launch: ProcessLaunch = {
         command: 'prlimit',
         args: [...rlimits, '--', binary, workDir],
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        // execvpe looks the program up on the supervisor's own PATH, as in the image's ENV.
+        env: { PATH: BASE_ENV.PATH as string },
         cwd: workDir,
         ...(user ? { uid: user.uid, gid: user.gid } : {}),
       };

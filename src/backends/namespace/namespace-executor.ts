@@ -7,7 +7,7 @@ import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutorCapabilities, HealthReport } from '../../core/executor.js';
 import type { IsolationLevel } from '../../core/result.js';
-import type { ExecutionPlan } from '../../runtimes/plan.js';
+import { BASE_ENV, type ExecutionPlan } from '../../runtimes/plan.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import { CACHE_DIR, cacheDirectory, WORKSPACE_DIR } from '../../workspaces/resolve-workspace.js';
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
@@ -272,7 +272,8 @@ export class NamespaceExecutor extends ProcessExecutor {
       const sandbox = await ProcessSandbox.start({
         command: launcher.command,
         args: launcher.args,
-        env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+        // execvpe looks the program up on the supervisor's own PATH, as in the image's ENV.
+        env: { PATH: BASE_ENV.PATH as string },
         cwd: '/',
         ...(filter ? { extraInput: filter } : {}),
       });
