@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
+import { type Logger, pino } from 'pino';
+import type { BoxrunConfig } from '../config/config.js';
+import { BoxrunError } from '../core/errors.js';
+import type { Executor } from '../core/executor.js';
+import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
+import type { ExecutionStore } from '../store/execution-store.js';
+import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
+import { ExecutionService } from './execution-service.js';
+import { sendError } from './http-errors.js';
+import { ServiceMetrics } from './metrics.js';
+import { registerBatchRoutes } from './routes/batches.js';
+import { registerExecutionRoutes } from './routes/executions.js';
+import { registerPistonRoutes } from './routes/piston.js';
+import { registerSystemRoutes } from './routes/system.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: AuthenticatedCaller;
+  }
+  interface FastifyInstance {
+    boxrun: ExecutionService;
+  }
+}
+
+export interface BuildAppOptions {
+  config: BoxrunConfig;
+  executor: Executor;
+  store: ExecutionStore;
+  registry?: RuntimeRegistry;
+  /** A pino logger; one is made at config.server.logLevel otherwise. */
+  logger?: Logger;
+  /** Recover from the store and start the timers now (default true; route tests may skip it). */
+  start?: boolean;
+}
+
+/** What every route module gets. */
+export interface RouteContext {
+  config: BoxrunConfig;
+  service: ExecutionService;
+  auth: ApiKeyAuthenticator;
+  registry: RuntimeRegistry;
+}
+
+/** Routes anyone may call, keys or not: probes, metrics, the API docs. */
+const PUBLIC_PREFIXES = ['/healthz', '/readyz', '/metrics', '/docs'];
+
+/** The configured webhook secret, or one generated once and kept in the store. */
+function webhookSecret(config: BoxrunConfig, store: ExecutionStore): string {
+  if (config.server.webhookSecret) return config.server.webhookSecret;
+  let secret = store.getSetting('webhook_secret');
+  if (!secret) {
+    secret = randomBytes(32).toString('hex');
+    store.setSetting('webhook_secret', secret);
+  }
+  return secret;
+}
+
+/**
+ * The HTTP service as a Fastify instance, not listening: tests drive it with `inject()`, `boxrun
+ * serve` calls `listen()`. Closing it drains the execution service (see ExecutionService.shutdown);
+ * the executor and the store belong to the caller, who closes them after.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<FastifyInstance> {
+  const { config, executor, store } = options;
+  const registry = options.registry ?? defaultRegistry;
+  const logger = options.logger ?? pino({ level: config.server.logLevel, base: { service: 'boxrun' } });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.server.bodyLimitBytes,
+    // Long waits (?wait=true) are normal; the executor enforces the real limits.
+    requestTimeout: 0,
+    return503OnClosing: true,
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  // Response schemas document; the handlers build the bodies, so no runtime re-validation (no 500s).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+
+  const metrics: ServiceMetrics = new ServiceMetrics({
+    queued: () => service.queue.queued,
+    running: () => service.queue.running,
+  });
+  const service: ExecutionService = new ExecutionService({
+    config,
+    executor,
+    store,
+    logger,
+    metrics,
+    webhookSecret: webhookSecret(config, store),
+  });
+  const auth = new ApiKeyAuthenticator(config.server);
+  app.decorate('boxrun', service);
+  app.decorateRequest('caller', null as unknown as AuthenticatedCaller);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'boxrun',
+        description: 'Sandboxed code execution. See docs/service.md.',
+        version: '0.1.0',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: auth.enabled ? [{ bearer: [] }] : [],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.setErrorHandler((error, request, reply) => sendError(request, reply, error));
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .code(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url}` } }),
+  );
+
+  app.addHook('onRequest', async (request) => {
+    const path = request.url.split('?')[0] ?? '';
+    if (PUBLIC_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) return;
+    request.caller = auth.authenticate(request.headers.authorization);
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > request.caller.maxBodyBytes) {
+      throw new BoxrunError(
+        'PAYLOAD_TOO_LARGE',
+        `request body of ${length} bytes exceeds this caller's limit of ${request.caller.maxBodyBytes}`,
+      );
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpResponses.inc({
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    });
+  });
+  // Before the server stops accepting: drain, so waiting requests and streams get their answers.
+  app.addHook('preClose', async () => {
+    await service.shutdown();
+  });
+
+  const ctx: RouteContext = { config, service, auth, registry };
+  registerExecutionRoutes(app, ctx);
+  registerBatchRoutes(app, ctx);
+  registerSystemRoutes(app, ctx, metrics);
+  await app.register(async (scope) => registerPistonRoutes(scope, ctx), { prefix: '/api/v2' });
+
+  if (options.start !== false) service.start();
+  return app;
+}

@@ -1,0 +1,78 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/** The service's Prometheus metrics, on a registry of its own (several apps may live in one process). */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+  readonly executions: Counter<'status' | 'runtime'>;
+  readonly duration: Histogram<'runtime'>;
+  readonly queueWait: Histogram;
+  readonly queueDepth: Gauge;
+  readonly running: Gauge;
+  readonly poolSize: Gauge;
+  readonly engineErrors: Counter<'code'>;
+  readonly webhookAttempts: Counter<'outcome'>;
+  readonly httpResponses: Counter<'route' | 'status'>;
+
+  constructor(sample: { queued: () => number; running: () => number }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'boxrun_process_' });
+    this.executions = new Counter({
+      name: 'boxrun_executions_total',
+      help: 'Finished executions by status (verdict, canceled or error) and runtime',
+      labelNames: ['status', 'runtime'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'boxrun_execution_duration_seconds',
+      help: 'Wall time from start of the run to its result, by runtime',
+      labelNames: ['runtime'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'boxrun_queue_wait_seconds',
+      help: 'Time from acceptance to start',
+      buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'boxrun_queue_depth',
+      help: 'Executions waiting for a slot',
+      registers,
+      collect() {
+        this.set(sample.queued());
+      },
+    });
+    this.running = new Gauge({
+      name: 'boxrun_executions_running',
+      help: 'Executions running now',
+      registers,
+      collect() {
+        this.set(sample.running());
+      },
+    });
+    this.poolSize = new Gauge({
+      name: 'boxrun_pool_size',
+      help: 'Warm sandboxes ready (0 without a warm pool)',
+      registers,
+    });
+    this.engineErrors = new Counter({
+      name: 'boxrun_engine_errors_total',
+      help: 'Executions that failed because of the engine or the images, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.webhookAttempts = new Counter({
+      name: 'boxrun_webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome (delivered, retry, failed)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.httpResponses = new Counter({
+      name: 'boxrun_http_responses_total',
+      help: 'HTTP responses by route and status code',
+      labelNames: ['route', 'status'],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,109 @@
+import type { ExecutionResult } from '../core/result.js';
+
+/** Where an accepted execution is in its life. `done` covers results, cancellations and failures. */
+export type ExecutionState = 'queued' | 'running' | 'done';
+export const EXECUTION_STATES = ['queued', 'running', 'done'] as const;
+
+/** Why an execution ended without a result (canceled, engine gone, service restarted…). */
+export interface ExecutionFailure {
+  code: string;
+  message: string;
+}
+
+export interface ExecutionRecord {
+  id: string;
+  /** Insertion order; the list cursor. */
+  seq: number;
+  /** The API key's name, or `anonymous` when the service runs without keys. */
+  caller: string;
+  batchId: string | null;
+  runtime: string | null;
+  state: ExecutionState;
+  /** How many times a run was started (a restart may start it once more). */
+  attempts: number;
+  /** The validated request, as it will be given to the executor. */
+  request: Record<string, unknown>;
+  callbackUrl: string | null;
+  result: ExecutionResult | null;
+  error: ExecutionFailure | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export type NewExecution = Pick<
+  ExecutionRecord,
+  'id' | 'caller' | 'batchId' | 'runtime' | 'request' | 'callbackUrl' | 'createdAt'
+>;
+
+export interface BatchRecord {
+  id: string;
+  caller: string;
+  createdAt: number;
+  size: number;
+}
+
+export type DeliveryState = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookDelivery {
+  executionId: string;
+  url: string;
+  state: DeliveryState;
+  attempts: number;
+  lastStatus: number | null;
+  lastError: string | null;
+  nextAttemptAt: number | null;
+  deliveredAt: number | null;
+}
+
+export interface ListQuery {
+  caller?: string;
+  state?: ExecutionState;
+  limit: number;
+  /** Opaque, from a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface ListPage {
+  items: ExecutionRecord[];
+  nextCursor: string | null;
+}
+
+export interface RecoveryReport {
+  requeued: string[];
+  failed: string[];
+}
+
+/**
+ * Execution records. Every method either completes its write durably or throws a BoxrunError with
+ * code STORE_UNAVAILABLE, so the service acknowledges only what was written. Synchronous because the
+ * embedded SQLite store is; a networked store would make this interface async.
+ */
+export interface ExecutionStore {
+  /** All in one transaction (a batch is accepted whole or not at all). */
+  insert(executions: NewExecution[], batch?: BatchRecord): void;
+  get(id: string): ExecutionRecord | undefined;
+  list(query: ListQuery): ListPage;
+  /** Queued executions, oldest first (what a start has to run). */
+  queued(): ExecutionRecord[];
+  markRunning(id: string, at: number): number;
+  finish(id: string, outcome: { result: ExecutionResult } | { error: ExecutionFailure }, at: number): void;
+  /** Back to queued (a shutdown stopped it mid-run). */
+  requeue(id: string): void;
+  /** Executions left `running` by a process that died: re-queue (once) or fail them. */
+  recover(policy: 'requeue' | 'fail', at: number): RecoveryReport;
+  getBatch(id: string): BatchRecord | undefined;
+  batchExecutions(id: string): ExecutionRecord[];
+  saveDelivery(delivery: WebhookDelivery): void;
+  getDelivery(executionId: string): WebhookDelivery | undefined;
+  pendingDeliveries(): WebhookDelivery[];
+  /** Deletes finished executions (and their deliveries, empty batches) finished before `cutoff`. */
+  deleteFinishedBefore(cutoff: number): number;
+  /** Throws STORE_UNAVAILABLE when a write would fail now (for /readyz). */
+  checkWritable(): void;
+  /** Small key/value settings (e.g. the generated webhook secret). */
+  getSetting(key: string): string | undefined;
+  setSetting(key: string, value: string): void;
+  /** Idempotent. */
+  close(): void;
+}
