@@ -186,3 +186,27 @@ exit 0
     await expectHostAndBoxrunFine(executor, r.id);
   });
 });
+
+describe('security: large output files do not load the host', () => {
+  const executor = dockerExecutor();
+  afterAll(() => executor.close());
+
+  it('returns a 40 MB output file quickly and without seconds of host CPU', async () => {
+    // Regression: the frame decoder joined every chunk onto the whole partial frame, so one big
+    // output file cost quadratic CPU on the host's event loop (30 MB: ~8 s, and the host backstop
+    // then reported a time_limit). Now chunks are joined once the frame is whole.
+    const cpuBefore = process.cpuUsage();
+    const r = await attack(
+      executor,
+      program('bash', 'head -c 40M /dev/zero > out.bin', {
+        outputPaths: ['out.bin'],
+        limits: { diskMb: 64, memoryMb: 512 },
+      }),
+    );
+    const cpu = process.cpuUsage(cpuBefore);
+    expect(r.status).toBe('ok');
+    expect(r.files.map((f) => [f.path, f.size])).toEqual([['out.bin', 40 << 20]]);
+    // The base64 of 40 MB alone is a few hundred ms; quadratic joining was over 10 s.
+    expect((cpu.user + cpu.system) / 1000).toBeLessThan(4000);
+  });
+});

@@ -106,7 +106,11 @@ export class Sandbox {
     let stdoutBytes = 0;
     let stderrBytes = 0;
     const inputBytes = job.files.reduce((n, f) => n + f.content.length, 0);
-    const decoder = new FrameDecoder(Math.max(options.outputBytes, inputBytes, 64 * 1024 * 1024) + 4096);
+    // One output file is one frame: a compile step may return up to its files_bytes (256 MiB).
+    const filesBytes = job.limits.files_bytes ?? 0;
+    const decoder = new FrameDecoder(
+      Math.max(options.outputBytes, inputBytes, filesBytes, 64 * 1024 * 1024) + 4096,
+    );
     let demuxBuffer: Buffer = Buffer.alloc(0);
     let diagnostics = '';
 
