@@ -11,6 +11,7 @@ import type { ExecutionRequestInput } from '../core/request.js';
 import { mcpCommand } from '../mcp/command.js';
 import { defaultRegistry } from '../runtimes/registry.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE, exitCodeFor, verdictLine } from './exit-codes.js';
+import { registerServeCommand } from './serve.js';
 import { registerTestCommand } from './test-command.js';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -322,5 +323,7 @@ program
 program.addCommand(mcpCommand());
 
 registerTestCommand(program);
+
+registerServeCommand(program);
 
 program.parseAsync(process.argv).catch(failWith);
