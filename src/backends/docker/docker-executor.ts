@@ -184,7 +184,9 @@ export class DockerExecutor implements Executor {
       }
       plan.image = build.image;
     }
-    await this.images!.requireImage(plan.image, plan.runtime?.name ?? null);
+    // A running warm container of this image proves it is there: no inspect call per execution.
+    if (!this.pool?.hasImage(plan.image))
+      await this.images!.requireImage(plan.image, plan.runtime?.name ?? null);
     const prepared: PreparedProgram = {
       id,
       plan,

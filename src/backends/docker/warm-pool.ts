@@ -244,6 +244,14 @@ export class WarmPool implements SandboxSource {
     return this.startSandbox(this.docker, spec);
   }
 
+  /** True when a container of this image is warm right now (so the image is on the engine). */
+  hasImage(image: string): boolean {
+    for (const slot of this.slots.values()) {
+      if (slot.target.image === image && slot.warm.length > 0) return true;
+    }
+    return false;
+  }
+
   stats(): WarmPoolStats {
     const targets = [...this.slots.values()].map((s) => ({
       name: s.target.name,
