@@ -101,6 +101,16 @@ export const configSchema = z
       .object({
         /** Engine endpoint (unix:///path or tcp://host:port); found automatically when absent. */
         host: z.string().optional(),
+        /**
+         * Several engines at once (unix://, tcp://): executions go to the least loaded live one.
+         * BOXRUN_DOCKER_HOSTS takes a comma-separated list.
+         */
+        hosts: z
+          .preprocess(
+            (v) => (typeof v === 'string' ? v.split(',').map((h) => h.trim()).filter(Boolean) : v),
+            z.array(z.string().min(1)).min(1),
+          )
+          .optional(),
         /** OCI runtime for sandboxes, e.g. "runsc" for gVisor when it is registered with the engine. */
         runtime: z.string().optional(),
         /** uid:gid the program runs as inside the sandbox. */
@@ -342,7 +352,7 @@ function fromEnv(env: NodeJS.ProcessEnv, template: BoxrunConfig): Record<string,
   };
   const shape: Record<string, unknown> = {
     ...template,
-    docker: { host: '', runtime: '', seccompProfile: '', apparmorProfile: '', ...template.docker },
+    docker: { host: '', hosts: '', runtime: '', seccompProfile: '', apparmorProfile: '', ...template.docker },
   };
   walk(shape, 'BOXRUN', out);
   delete out.stateDir; // defaultStateDir already honours BOXRUN_STATE_DIR
