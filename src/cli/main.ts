@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { DockerExecutor } from '../backends/docker/docker-executor.js';
 import { ensureEngine } from '../backends/docker/engine-setup.js';
 import { ImageManager } from '../backends/docker/image-manager.js';
+import { backendChain, probeAllBackends } from '../backends/selection/select-executor.js';
 import { type BoxrunConfig, loadConfig } from '../config/config.js';
 import { isBoxrunError } from '../core/errors.js';
 import type { ExecutionRequestInput } from '../core/request.js';
@@ -206,6 +207,14 @@ program
         problems.push((error as Error).message);
       }
     }
+    // Which backends this host offers and which one the config picks (docs/backends.md).
+    const backends = await probeAllBackends(cfg);
+    const chain = backendChain(cfg);
+    const chosen = chain.find((t) => backends.find((b) => b.type === t)?.available) ?? null;
+    report.executor = { configured: chain, chosen, backends };
+    if (!chosen) problems.push(`no executor of the configured chain (${chain.join(' -> ')}) is available`);
+    else if (chosen !== chain[0])
+      problems.push(`executor: ${chain[0]} is unavailable; would fall back to ${chosen}`);
     await executor.close();
     if (opts.json) {
       process.stdout.write(
@@ -227,6 +236,12 @@ program
         );
       }
       console.log(`pool:      ${describePool(cfg.pool)}`);
+      for (const b of backends) {
+        console.log(
+          `executor:  ${b.type.padEnd(10)} ${b.available ? 'available  ' : 'unavailable'} isolation ${b.isolationLevel.padEnd(9)} ${b.reason ?? ''}`,
+        );
+      }
+      console.log(`chosen:    ${chosen ?? 'NONE'} (configured: ${chain.join(' -> ')})`);
       for (const img of health.images) {
         console.log(
           `image:     ${img.runtime.padEnd(11)} ${img.image.padEnd(24)} ${img.present ? (img.current ? 'current' : 'OUT OF DATE') : 'MISSING'}`,
