@@ -1,5 +1,9 @@
 export { DockerExecutor, type DockerExecutorOptions } from './backends/docker/docker-executor.js';
 export { connectEngine } from './backends/docker/engine.js';
+export {
+  MultiEngineExecutor,
+  type MultiEngineExecutorOptions,
+} from './backends/docker/multi-engine-executor.js';
 export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';
 export { BoxrunError, type BoxrunErrorCode, isBoxrunError } from './core/errors.js';
 export type { ExecuteOptions, Executor, ExecutorCapabilities, HealthReport } from './core/executor.js';

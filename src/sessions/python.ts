@@ -7,6 +7,8 @@ export interface InstallOptions {
   indexUrl?: string;
   /** Directories or URLs with wheels/sdists (pip --find-links). */
   findLinks?: string[];
+  /** Only `findLinks`, no index at all (wheels shipped into the session; works without network). */
+  noIndex?: boolean;
   timeoutMs?: number;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
@@ -53,6 +55,7 @@ export function installPythonPackages(
     const host = safeHost(options.indexUrl);
     if (host && options.indexUrl.startsWith('http:')) argv.push('--trusted-host', host);
   }
+  if (options.noIndex) argv.push('--no-index');
   for (const link of options.findLinks ?? []) argv.push('--find-links', link);
   argv.push('--', ...requirements.map((r) => r.trim()));
   const commandOptions: CommandOptions = {
@@ -100,7 +103,7 @@ export async function runPythonCode(
   options: RunPythonCodeOptions = {},
 ): Promise<PythonCodeResult> {
   const { requirements = [], session: given, codeTimeoutMs, stdin, ...rest } = options;
-  const { indexUrl, findLinks, timeoutMs, onStdout, onStderr, ...sessionOptions } = rest;
+  const { indexUrl, findLinks, noIndex, timeoutMs, onStdout, onStderr, ...sessionOptions } = rest;
   const session = given ?? (await manager.create({ ...sessionOptions, runtime: 'python' }));
   try {
     let install: CommandResult | null = null;
@@ -108,6 +111,7 @@ export async function runPythonCode(
       install = await installPythonPackages(session, requirements, {
         ...(indexUrl ? { indexUrl } : {}),
         ...(findLinks ? { findLinks } : {}),
+        ...(noIndex ? { noIndex } : {}),
         ...(timeoutMs ? { timeoutMs } : {}),
       });
       if (install.status !== 'ok') {

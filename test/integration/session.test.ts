@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { LABEL_DEADLINE, LABEL_KIND } from '../../src/backends/docker/labels.js';
@@ -236,4 +240,97 @@ describe('sessions', () => {
       code: 'INVALID_REQUEST',
     });
   });
+
+  it('installs requirements from wheels shipped into the session, for later commands of that session only', async () => {
+    const s = await manager.create({ runtime: 'python' });
+    const other = await manager.create({ runtime: 'python' });
+    try {
+      await s.files.write('build_wheel.py', BUILD_WHEEL);
+      expect((await s.run('python3 build_wheel.py')).exitCode).toBe(0);
+      const result = await runPythonCode(manager, 'import boxrun_demo\nprint(boxrun_demo.greet("session"))', {
+        session: s,
+        requirements: ['boxrun-demo==1.0'],
+        findLinks: ['/box/dist'],
+        noIndex: true,
+      });
+      expect(result.install).toMatchObject({ status: 'ok', exitCode: 0 });
+      expect(result.install?.stdout).toMatch(/Successfully installed boxrun-demo-1.0/);
+      expect(result.stdout).toBe('hello session from a wheel\n');
+      expect((await s.run(['python3', '-c', 'import boxrun_demo'])).exitCode).toBe(0);
+      expect((await other.run(['python3', '-c', 'import boxrun_demo'])).stderr).toMatch(
+        /ModuleNotFoundError/,
+      );
+    } finally {
+      await Promise.all([s.close(), other.close()]);
+    }
+  });
+
+  it("installs requirements from a package index when the network policy is 'full'", async (ctx) => {
+    // A local simple index on the engine's bridge address: nothing outside this machine.
+    const { docker } = await executor.engine();
+    const bridge = (await docker.getNetwork('bridge').inspect()) as {
+      IPAM?: { Config?: { Gateway?: string }[] };
+    };
+    const gateway =
+      bridge.IPAM?.Config?.[0]?.Gateway ??
+      networkInterfaces().docker0?.find((a) => a.family === 'IPv4')?.address;
+    if (!gateway) return ctx.skip(); // no default bridge on this engine: nothing to serve the index on
+    const builder = await manager.create({ runtime: 'python' });
+    let wheel: Buffer;
+    try {
+      await builder.files.write('build_wheel.py', BUILD_WHEEL);
+      await builder.run('python3 build_wheel.py');
+      wheel = await builder.files.readBytes('dist/boxrun_demo-1.0-py3-none-any.whl');
+    } finally {
+      await builder.close();
+    }
+    const sha = createHash('sha256').update(wheel).digest('hex');
+    const server = createServer((req, res) => {
+      if (req.url === '/simple/boxrun-demo/') {
+        res.setHeader('content-type', 'text/html');
+        res.end(
+          `<a href="/files/boxrun_demo-1.0-py3-none-any.whl#sha256=${sha}">boxrun_demo-1.0-py3-none-any.whl</a>`,
+        );
+      } else if (req.url === '/files/boxrun_demo-1.0-py3-none-any.whl') {
+        res.end(wheel);
+      } else {
+        res.statusCode = 404;
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, gateway, resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const result = await runPythonCode(manager, 'import boxrun_demo\nprint(boxrun_demo.greet("index"))', {
+        network: 'full',
+        requirements: ['boxrun-demo'],
+        indexUrl: `http://${gateway}:${port}/simple/`,
+      });
+      expect(result.install?.stdout).toMatch(/Successfully installed boxrun-demo-1.0/);
+      expect(result.stdout).toBe('hello index from a wheel\n');
+    } finally {
+      server.close();
+    }
+  });
 });
+
+/** Writes dist/boxrun_demo-1.0-py3-none-any.whl: a wheel is a zip with its metadata and RECORD. */
+const BUILD_WHEEL = `import base64, hashlib, os, zipfile
+os.makedirs("dist", exist_ok=True)
+name, ver = "boxrun_demo", "1.0"
+info = f"{name}-{ver}.dist-info"
+files = {
+    f"{name}/__init__.py": b'def greet(who):\\n    return f"hello {who} from a wheel"\\n',
+    f"{info}/METADATA": b"Metadata-Version: 2.1\\nName: boxrun-demo\\nVersion: 1.0\\n",
+    f"{info}/WHEEL": b"Wheel-Version: 1.0\\nGenerator: boxrun-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+}
+record = []
+for path, data in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    record.append(f"{path},sha256={digest},{len(data)}")
+record.append(f"{info}/RECORD,,")
+files[f"{info}/RECORD"] = ("\\n".join(record) + "\\n").encode()
+with zipfile.ZipFile(f"dist/{name}-{ver}-py3-none-any.whl", "w") as z:
+    for path, data in files.items():
+        z.writestr(path, data)
+`;
