@@ -16,15 +16,15 @@ export interface FairQueueOptions<T extends QueueJob> {
 
 /**
  * The in-process queue. Fairness policy: every caller's single requests form one lane and every
- * batch forms its own lane; when a slot frees, the lanes take turns (round-robin), each lane's jobs
- * in submission order. So a 1000-request batch gets at most its fair share of the slots while a
- * single request waits for one slot to free, not for the batch to drain.
+ * batch forms its own lane. When a slot frees, the lane served least recently goes next (a new lane
+ * counts as never served), each lane's jobs in submission order. So lanes take turns round-robin: a
+ * 1000-request batch gets its share of the slots, while a single request arriving meanwhile starts
+ * as soon as one slot frees, not after the batch has drained.
  */
 export class FairQueue<T extends QueueJob> {
-  private readonly lanes = new Map<string, T[]>();
-  /** Lanes in turn order; the next lane to serve is at `turn`. */
-  private order: string[] = [];
-  private turn = 0;
+  /** Lanes in creation order, each with the dispatch number it was last served at (-1: never). */
+  private readonly lanes = new Map<string, { jobs: T[]; lastServed: number }>();
+  private dispatched = 0;
   private queuedCount = 0;
   private readonly active = new Map<string, { job: T; controller: AbortController; done: Promise<void> }>();
   private paused = false;
@@ -59,19 +59,16 @@ export class FairQueue<T extends QueueJob> {
     if (!options.force && !this.hasRoom(1)) throw new Error('queue is full');
     let lane = this.lanes.get(job.lane);
     if (!lane) {
-      lane = [];
+      lane = { jobs: [], lastServed: -1 };
       this.lanes.set(job.lane, lane);
-      // A new lane goes last in the turn order: it has not waited the longest.
-      this.order.splice(this.turn, 0, job.lane);
-      this.turn = (this.turn + 1) % this.order.length;
     }
-    lane.push(job);
+    lane.jobs.push(job);
     this.queuedCount++;
     this.dispatch();
   }
 
   isQueued(id: string): boolean {
-    for (const lane of this.lanes.values()) if (lane.some((j) => j.id === id)) return true;
+    for (const lane of this.lanes.values()) if (lane.jobs.some((j) => j.id === id)) return true;
     return false;
   }
 
@@ -81,12 +78,12 @@ export class FairQueue<T extends QueueJob> {
 
   /** Removes a queued job (returns it) or aborts a running one (returns its completion). */
   cancel(id: string, reason: unknown): { removed: T } | { stopping: Promise<void> } | null {
-    for (const [name, lane] of this.lanes) {
-      const i = lane.findIndex((j) => j.id === id);
+    for (const lane of this.lanes.values()) {
+      const i = lane.jobs.findIndex((j) => j.id === id);
       if (i >= 0) {
-        const [removed] = lane.splice(i, 1);
+        const [removed] = lane.jobs.splice(i, 1);
         this.queuedCount--;
-        if (lane.length === 0) this.dropLane(name);
+        this.forgetIdleLanes();
         return { removed: removed! };
       }
     }
@@ -133,22 +130,28 @@ export class FairQueue<T extends QueueJob> {
     });
   }
 
-  private dropLane(name: string): void {
-    this.lanes.delete(name);
-    const i = this.order.indexOf(name);
-    this.order.splice(i, 1);
-    if (i < this.turn) this.turn--;
-    if (this.turn >= this.order.length) this.turn = 0;
+  /**
+   * An emptied lane keeps its turn history while anything waits or runs (a batch whose first job
+   * just started must not count as new); when all is idle, or too many lanes pile up, it goes.
+   */
+  private forgetIdleLanes(): void {
+    if (this.queuedCount === 0 && this.active.size === 0) this.lanes.clear();
+    else if (this.lanes.size > 10_000) {
+      for (const [name, lane] of this.lanes) if (lane.jobs.length === 0) this.lanes.delete(name);
+    }
   }
 
   private next(): T | undefined {
-    if (this.order.length === 0) return undefined;
-    const name = this.order[this.turn]!;
-    const lane = this.lanes.get(name)!;
-    const job = lane.shift()!;
+    let chosen: [string, { jobs: T[]; lastServed: number }] | undefined;
+    for (const entry of this.lanes) {
+      if (entry[1].jobs.length === 0) continue;
+      if (!chosen || entry[1].lastServed < chosen[1].lastServed) chosen = entry;
+    }
+    if (!chosen) return undefined;
+    const lane = chosen[1];
+    const job = lane.jobs.shift()!;
+    lane.lastServed = this.dispatched++;
     this.queuedCount--;
-    if (lane.length === 0) this.dropLane(name);
-    else this.turn = (this.turn + 1) % this.order.length;
     return job;
   }
 
@@ -157,11 +160,18 @@ export class FairQueue<T extends QueueJob> {
       const job = this.next();
       if (!job) return;
       const controller = new AbortController();
-      const done = Promise.resolve()
-        .then(() => this.options.run(job, controller.signal))
+      let running: Promise<void>;
+      try {
+        // Called synchronously, so a cancel right after enqueue finds the job running with a signal.
+        running = this.options.run(job, controller.signal);
+      } catch (error) {
+        running = Promise.reject(error);
+      }
+      const done = running
         .catch((error) => this.options.onError?.(job, error))
         .finally(() => {
           this.active.delete(job.id);
+          this.forgetIdleLanes();
           if (this.active.size === 0) {
             for (const w of this.idleWaiters.splice(0)) w();
           }

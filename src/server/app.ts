@@ -8,6 +8,7 @@ import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
+import type { SessionManager } from '../sessions/session-manager.js';
 import type { ExecutionStore } from '../store/execution-store.js';
 import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
 import { ExecutionService } from './execution-service.js';
@@ -16,6 +17,7 @@ import { ServiceMetrics } from './metrics.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerExecutionRoutes } from './routes/executions.js';
 import { registerPistonRoutes } from './routes/piston.js';
+import { sessionRoutes } from './routes/sessions.js';
 import { registerSystemRoutes } from './routes/system.js';
 
 declare module 'fastify' {
@@ -36,6 +38,8 @@ export interface BuildAppOptions {
   logger?: Logger;
   /** Recover from the store and start the timers now (default true; route tests may skip it). */
   start?: boolean;
+  /** Serve /v1/sessions (src/server/routes/sessions.ts); the caller closes it after the app. */
+  sessions?: SessionManager;
 }
 
 /** What every route module gets. */
@@ -145,6 +149,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerBatchRoutes(app, ctx);
   registerSystemRoutes(app, ctx, metrics);
   await app.register(async (scope) => registerPistonRoutes(scope, ctx), { prefix: '/api/v2' });
+  if (options.sessions)
+    await app.register(sessionRoutes, { manager: options.sessions, keyOf: (r) => r.caller.name });
 
   if (options.start !== false) service.start();
   return app;

@@ -1,0 +1,257 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type ConfigOverrides, loadConfig } from '../config/config.js';
+import type { Executor, HealthReport } from '../core/executor.js';
+import { SqliteExecutionStore } from '../store/sqlite-execution-store.js';
+import { buildApp } from './app.js';
+import { hashApiKey } from './auth.js';
+
+/**
+ * Routing only: these requests are all refused before anything would run, so the executor is a
+ * stand-in that fails the test if it is ever asked to execute. Execution is tested in test/e2e/.
+ */
+function refusingExecutor(): Executor {
+  const health: HealthReport = {
+    ok: true,
+    engine: { reachable: true, endpoint: 'test' },
+    images: [],
+    problems: [],
+  };
+  const never = () => Promise.reject(new Error('route tests must not execute code'));
+  return {
+    execute: never,
+    prepare: never,
+    runPrepared: never,
+    healthCheck: async () => health,
+    warmup: async () => {},
+    capabilities: never,
+    isolationLevel: () => 'container',
+    close: async () => {},
+  } as Executor;
+}
+
+const open: { app: FastifyInstance; store: SqliteExecutionStore; dir: string }[] = [];
+afterEach(async () => {
+  for (const { app, store, dir } of open.splice(0)) {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+async function makeApp(server: ConfigOverrides['server'] = {}, busyTimeoutMs?: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'boxrun-app-'));
+  const config = loadConfig({
+    env: {},
+    overrides: { stateDir: dir, server: { shutdownGraceMs: 0, ...server } },
+  });
+  const store = SqliteExecutionStore.open(join(dir, 'boxrun.db'), busyTimeoutMs ? { busyTimeoutMs } : {});
+  const app = await buildApp({
+    config,
+    executor: refusingExecutor(),
+    store,
+    logger: pino({ level: 'silent' }),
+  });
+  open.push({ app, store, dir });
+  return { app, store, dir };
+}
+
+const python = { runtime: 'python', files: [{ path: 'a.py', content: 'print(1)' }] };
+
+describe('service routes (no execution)', () => {
+  it('answers 400 with the JSON path of an invalid field', async () => {
+    const { app } = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      payload: { runtime: 'python', files: [{ path: '../x.py', content: '' }] },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toMatchObject({ code: 'INVALID_REQUEST', path: 'files.0.path' });
+  });
+
+  it('answers 400 listing the runtimes for an unknown runtime', async () => {
+    const { app } = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      payload: { ...python, runtime: 'cobol' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('UNKNOWN_RUNTIME');
+    expect(res.json().error.details.runtimes).toContain('python');
+  });
+
+  it('answers 400 for limits above the configured maxima, naming the field', async () => {
+    const { app } = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      payload: { ...python, limits: { timeoutMs: 3_000_000 } },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.path).toBe('limits.timeoutMs');
+  });
+
+  it('answers 400 (not 500) for malformed JSON and bad query values', async () => {
+    const { app } = await makeApp();
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"runtime":',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).not.toMatch(/at .*\.js/); // no stack trace
+    const query = await app.inject({ method: 'GET', url: '/v1/executions?limit=zero' });
+    expect(query.statusCode).toBe(400);
+    expect(query.json().error.path).toBe('limit');
+  });
+
+  it('refuses a callback URL that resolves to a private address', async () => {
+    const { app } = await makeApp();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      payload: { ...python, callbackUrl: 'http://localhost:8080/hook' },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.path).toBe('callbackUrl');
+  });
+
+  it('answers 404 for unknown executions, batches and routes', async () => {
+    const { app } = await makeApp();
+    expect((await app.inject({ url: '/v1/executions/nope' })).statusCode).toBe(404);
+    expect((await app.inject({ url: '/v1/batches/nope' })).statusCode).toBe(404);
+    const res = await app.inject({ url: '/v2/nothing' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.code).toBe('NOT_FOUND');
+  });
+
+  it('answers 413 for a body over the limit', async () => {
+    const { app } = await makeApp({ bodyLimitBytes: 2048 });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      payload: { ...python, stdin: 'x'.repeat(4096) },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('with API keys: 401 without or with a wrong key, 413 over the key size, probes stay open', async () => {
+    const { app } = await makeApp({
+      apiKeys: [{ name: 'small', sha256: hashApiKey('k-small'), maxBodyBytes: 1024 }],
+    });
+    const none = await app.inject({ method: 'POST', url: '/v1/executions', payload: python });
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toMatch(/Bearer/);
+    const wrong = await app.inject({
+      method: 'GET',
+      url: '/v1/executions',
+      headers: { authorization: 'Bearer k-other' },
+    });
+    expect(wrong.statusCode).toBe(401);
+    const ok = await app.inject({
+      method: 'GET',
+      url: '/v1/executions',
+      headers: { authorization: 'Bearer k-small' },
+    });
+    expect(ok.statusCode).toBe(200);
+    const big = await app.inject({
+      method: 'POST',
+      url: '/v1/executions',
+      headers: { authorization: 'Bearer k-small' },
+      payload: { ...python, stdin: 'x'.repeat(2000) },
+    });
+    expect(big.statusCode).toBe(413);
+    expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
+  });
+
+  it("answers 403 for another key's execution", async () => {
+    const { app, store } = await makeApp({
+      apiKeys: [
+        { name: 'alice', sha256: hashApiKey('k-alice') },
+        { name: 'bob', sha256: hashApiKey('k-bob') },
+      ],
+    });
+    store.insert([
+      {
+        id: 'exec-1',
+        caller: 'alice',
+        batchId: null,
+        runtime: 'python',
+        request: python,
+        callbackUrl: null,
+        createdAt: Date.now(),
+      },
+    ]);
+    store.finish('exec-1', { error: { code: 'CANCELED', message: 'canceled' } }, Date.now());
+    const asBob = await app.inject({
+      url: '/v1/executions/exec-1',
+      headers: { authorization: 'Bearer k-bob' },
+    });
+    expect(asBob.statusCode).toBe(403);
+    const asAlice = await app.inject({
+      url: '/v1/executions/exec-1',
+      headers: { authorization: 'Bearer k-alice' },
+    });
+    expect(asAlice.json()).toMatchObject({ id: 'exec-1', status: 'done', verdict: 'canceled' });
+  });
+
+  it('answers 503 and acknowledges nothing when the store cannot be written', async () => {
+    const { app, dir } = await makeApp({}, 50);
+    const other = SqliteExecutionStore.open(join(dir, 'boxrun.db'));
+    const db = (other as unknown as { db: { exec(sql: string): void } }).db;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const res = await app.inject({ method: 'POST', url: '/v1/executions?wait=false', payload: python });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error.code).toBe('STORE_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBeDefined();
+      expect(app.boxrun.queue.queued + app.boxrun.queue.running).toBe(0);
+    } finally {
+      db.exec('ROLLBACK');
+      other.close();
+    }
+    const list = await app.inject({ url: '/v1/executions' });
+    expect(list.json().items).toEqual([]);
+  });
+
+  it('lists runtimes, Piston runtimes, and serves the OpenAPI document', async () => {
+    const { app } = await makeApp();
+    const runtimes = (await app.inject({ url: '/v1/runtimes' })).json();
+    expect(runtimes.find((r: { name: string }) => r.name === 'c')).toMatchObject({ compiled: true });
+    const piston = (await app.inject({ url: '/api/v2/runtimes' })).json();
+    expect(piston[0]).toHaveProperty('language');
+    expect(piston[0]).toHaveProperty('aliases');
+    const doc = (await app.inject({ url: '/docs/json' })).json();
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/executions', '/api/v2/execute']));
+  });
+
+  it("answers Piston's errors as {message} with 400", async () => {
+    const { app } = await makeApp();
+    const missing = await app.inject({ method: 'POST', url: '/api/v2/execute', payload: { version: '*' } });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json()).toEqual({ message: 'language is required as a string' });
+    const unknown = await app.inject({
+      method: 'POST',
+      url: '/api/v2/execute',
+      headers: { 'content-type': 'text/plain' },
+      payload: JSON.stringify({ language: 'cobol', version: '*', files: [] }),
+    });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toEqual({ message: 'cobol-* runtime is unknown' });
+    const big = await app.inject({
+      method: 'POST',
+      url: '/api/v2/execute',
+      payload: { language: 'python', version: '3', files: [{ content: '' }], run_timeout: 10_000_000 },
+    });
+    expect(big.json().message).toMatch(/run_timeout cannot exceed/);
+  });
+});
