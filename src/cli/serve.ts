@@ -7,6 +7,7 @@ import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../config/c
 import { isBoxrunError } from '../core/errors.js';
 import { buildApp } from '../server/app.js';
 import { hashApiKey } from '../server/auth.js';
+import { SessionManager } from '../sessions/session-manager.js';
 import { SqliteExecutionStore } from '../store/sqlite-execution-store.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 
@@ -72,13 +73,15 @@ export function registerServeCommand(program: Command): void {
       }
       const logger = pino({ level: config.server.logLevel, base: { service: 'boxrun' } });
       const executor = new DockerExecutor({ config });
-      const app = await buildApp({ config, executor, store, logger });
+      const sessions = new SessionManager({ config, engines: executor });
+      const app = await buildApp({ config, executor, store, logger, sessions });
       let closing: Promise<void> | null = null;
       const close = (signal: string) => {
         closing ??= (async () => {
           logger.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down');
           try {
             await app.close();
+            await sessions.close();
             await executor.close();
           } catch (error) {
             logger.error({ err: error }, 'error while shutting down');
