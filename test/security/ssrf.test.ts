@@ -76,7 +76,14 @@ describe('security: callback URLs (SSRF)', () => {
     const post = (allowPrivate: boolean) =>
       new Promise<string>((resolve) => {
         const req = request(
-          { host: 'localhost', port, path: '/hook', method: 'POST', lookup: guardedLookup(allowPrivate) },
+          {
+            host: 'localhost',
+            family: 4,
+            port,
+            path: '/hook',
+            method: 'POST',
+            lookup: guardedLookup(allowPrivate),
+          },
           (res) => {
             res.resume();
             res.on('end', () => resolve(`status ${res.statusCode}`));
