@@ -1,4 +1,4 @@
-import { chownSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
@@ -94,6 +94,9 @@ export function resolveSandboxMounts(request: ExecutionRequest, config: BoxrunCo
  * Docker uses a named volume of the same name instead.
  */
 export function cacheDirectory(stateDir: string, name: string, owner: { uid: number; gid: number }): string {
+  // bwrap binds as the sandbox uid, so the parents must be searchable; the cache itself is private.
+  mkdirSync(join(stateDir, 'caches'), { recursive: true, mode: 0o755 });
+  chmodSync(join(stateDir, 'caches'), 0o755);
   const dir = join(stateDir, 'caches', name);
   mkdirSync(dir, { recursive: true, mode: 0o750 });
   if (process.getuid?.() === 0) chownSync(dir, owner.uid, owner.gid);
