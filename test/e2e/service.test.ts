@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   api,
   eventually,
+  type Json,
   py,
   type RunningService,
   spawnServe,
