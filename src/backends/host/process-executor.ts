@@ -148,6 +148,12 @@ export abstract class ProcessExecutor implements Executor {
     };
   }
 
+  /** Cleanup that need not delay the result (sandbox teardown); close() still waits for it. */
+  protected track(cleanup: Promise<unknown>): void {
+    const tracked = cleanup.catch(() => {}).finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+  }
+
   private async step(ctx: StepContext): Promise<{ outcome: SandboxOutcome; step: StepResult }> {
     if (this.closed) throw new BoxrunError('ENGINE_UNAVAILABLE', `${this.backend} executor is closed`);
     if (ctx.options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');

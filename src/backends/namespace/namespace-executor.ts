@@ -287,11 +287,13 @@ export class NamespaceExecutor extends ProcessExecutor {
         if (!outcome.report) outcome.engineOomKilled = cgroup.oomKills() > 0;
         return outcome;
       } finally {
+        // Teardown is off the result's path; close() waits for it.
         sandbox.kill();
-        await sandbox.wait();
+        this.track(sandbox.wait().finally(() => cgroup.destroy()));
       }
-    } finally {
-      await cgroup.destroy();
+    } catch (error) {
+      this.track(cgroup.destroy());
+      throw error;
     }
   }
 
