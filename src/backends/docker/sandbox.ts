@@ -45,7 +45,6 @@ export interface SandboxRunOptions {
 /** Stdin written while a job runs goes out in frames of this size at most. */
 const LIVE_STDIN_CHUNK = 16 * 1024;
 
-
 /** Host-side slack past the program's own timeout before the container itself is killed. */
 const BACKSTOP_SLACK_MS = 5000;
 
@@ -222,7 +221,6 @@ export class Sandbox {
       this.stream.on('close', onEnd);
       this.stream.on('error', onError);
 
-
       const backstop = setTimeout(() => {
         outcome.hostTimedOut = true;
         void this.container.kill().catch(() => {});
@@ -272,7 +270,10 @@ export class Sandbox {
       called = true;
       listener();
     };
-    if (this.stream.destroyed || this.stream.readableEnded) return queueMicrotask(once);
+    if (this.stream.destroyed || this.stream.readableEnded) {
+      queueMicrotask(once);
+      return;
+    }
     this.stream.once('close', once);
     this.stream.once('end', once);
     // Between jobs nobody else listens: an error there must end the session, not the process.
@@ -283,7 +284,6 @@ export class Sandbox {
   endSession(): void {
     if (!this.jobRunning && !this.stream.destroyed) this.stream.write(encodeFrame('X'));
   }
-
 
   /** Remove the container; safe to call more than once and after the engine already removed it. */
   async destroy(): Promise<void> {
