@@ -158,11 +158,8 @@ export class SessionManager {
   /** The live session with this id (and this key, when given); NOT_FOUND otherwise. */
   get(id: string, key?: string | null): Session {
     const session = this.sessions.get(id);
-    if (
-      !session ||
-      session.state !== 'running' ||
-      (key !== undefined && key !== null && session.key !== key)
-    ) {
+    const otherKey = key !== undefined && key !== null && session?.key !== key;
+    if (session?.state !== 'running' || otherKey) {
       throw new BoxrunError(
         'NOT_FOUND',
         `no session ${id} (it may have ended: idle timeout, max lifetime, or closed)`,

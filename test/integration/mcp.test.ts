@@ -106,12 +106,12 @@ describe('boxrun mcp (through the SDK client over stdio)', () => {
     expect(text(noSession)).toMatch(/NOT_FOUND/);
     const created = await client.callTool({ name: 'create_session', arguments: { runtime: 'python' } });
     const { session_id } = JSON.parse(text(created));
-    const escape = await client.callTool({
+    const outside = await client.callTool({
       name: 'read_file',
       arguments: { session_id, path: '../etc/passwd' },
     });
-    expect(escape.isError).toBe(true);
-    expect(text(escape)).toMatch(/INVALID_REQUEST: path/);
+    expect(outside.isError).toBe(true);
+    expect(text(outside)).toMatch(/INVALID_REQUEST: path/);
     const missing = await client.callTool({
       name: 'read_file',
       arguments: { session_id, path: 'missing.txt' },
