@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { LABEL_DEADLINE, LABEL_KIND } from '../../src/backends/docker/labels.js';
@@ -269,11 +268,13 @@ describe('sessions', () => {
     // A local simple index on the engine's bridge address: nothing outside this machine.
     const { docker } = await executor.engine();
     const bridge = (await docker.getNetwork('bridge').inspect()) as {
-      IPAM?: { Config?: { Gateway?: string }[] };
+      IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] };
     };
+    const ipam = bridge.IPAM?.Config?.[0];
+    // Engines that do not list the gateway use the subnet's first address (docker0's own).
+    const subnetBase = ipam?.Subnet?.match(/^(\d+\.\d+\.\d+\.)(\d+)\/\d+$/);
     const gateway =
-      bridge.IPAM?.Config?.[0]?.Gateway ??
-      networkInterfaces().docker0?.find((a) => a.family === 'IPv4')?.address;
+      ipam?.Gateway ?? (subnetBase ? `${subnetBase[1]}${Number(subnetBase[2]) + 1}` : undefined);
     if (!gateway) return ctx.skip(); // no default bridge on this engine: nothing to serve the index on
     const builder = await manager.create({ runtime: 'python' });
     let wheel: Buffer;
