@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { createContainerSpec } from '../backends/docker/container-spec.js';
 import type { ConnectedEngine } from '../backends/docker/engine.js';
-import type { ImageManager } from '../backends/docker/image-manager.js';
+import { ImageManager } from '../backends/docker/image-manager.js';
 import { Sandbox } from '../backends/docker/sandbox.js';
 import type { BoxrunConfig, LimitsConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
@@ -34,8 +34,11 @@ export interface CreateSessionOptions {
 
 export interface SessionManagerOptions {
   config: BoxrunConfig;
-  /** Something that yields a connected engine and its image manager (a DockerExecutor does). */
-  engines: { engine(): Promise<ConnectedEngine>; imageManager(): Promise<ImageManager> };
+  /**
+   * Something that yields a connected engine: a DockerExecutor, or a MultiEngineExecutor (then the
+   * least loaded live engine; a session stays on the engine it starts on).
+   */
+  engines: { engine(): Promise<ConnectedEngine> };
   registry?: RuntimeRegistry;
   /** Sessions at once, in all. Default 32. */
   maxSessions?: number;
@@ -113,7 +116,8 @@ export class SessionManager {
     this.reserve(key);
     try {
       const { docker } = await this.options.engines.engine();
-      const images = await this.options.engines.imageManager();
+      // Images are checked on the very engine the container is created on.
+      const images = new ImageManager(docker, this.registry);
       await images.requireImage(image, runtime?.name ?? null);
       const supervisorVolume = runtime ? undefined : await images.supervisorVolume();
       const id = randomUUID();
