@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DockerExecutor } from '../backends/docker/docker-executor.js';
@@ -9,6 +9,7 @@ import { backendChain, probeAllBackends } from '../backends/selection/select-exe
 import { type BoxrunConfig, loadConfig } from '../config/config.js';
 import { isBoxrunError } from '../core/errors.js';
 import type { ExecutionRequestInput } from '../core/request.js';
+import { ImageUsageLog, lockImages, pruneToBudget, scanImages } from '../hygiene/disk-hygiene.js';
 import { mcpCommand } from '../mcp/command.js';
 import { defaultRegistry } from '../runtimes/registry.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE, exitCodeFor, verdictLine } from './exit-codes.js';
@@ -315,6 +316,63 @@ images
     const executor = new DockerExecutor({ config: config(), reaper: false });
     try {
       say(`removed ${await (await executor.imageManager()).prune()} old image(s)`);
+    } catch (error) {
+      failWith(error);
+    } finally {
+      await executor.close();
+    }
+  });
+
+images
+  .command('lock')
+  .description('pin every runtime image by id in runtimes/images.lock.json (after setup)')
+  .option('--file <path>', 'lock file', 'runtimes/images.lock.json')
+  .action(async (opts) => {
+    const executor = new DockerExecutor({ config: config(), reaper: false });
+    try {
+      const { docker } = await executor.engine();
+      const lock = await lockImages(docker, defaultRegistry);
+      writeFileSync(opts.file, `${JSON.stringify(lock, null, 2)}\n`);
+      say(`locked ${Object.keys(lock.images).length} runtime images in ${opts.file}`);
+    } catch (error) {
+      failWith(error);
+    } finally {
+      await executor.close();
+    }
+  });
+images
+  .command('scan')
+  .description('scan runtime images for known vulnerabilities with Trivy, when it is installed')
+  .argument('[runtimes...]')
+  .action(async (names: string[]) => {
+    const list = (names.length ? names : defaultRegistry.names()).map((n) => defaultRegistry.get(n).image);
+    const result = await scanImages(list);
+    if (!result.available) {
+      say(`boxrun: ${result.message}`);
+      process.exitCode = EXIT_UNAVAILABLE;
+      return;
+    }
+    for (const r of result.reports) {
+      console.log(`== ${r.image}: ${r.ok ? 'no HIGH/CRITICAL findings' : 'FINDINGS'}`);
+      if (!r.ok) console.log(r.output);
+    }
+    process.exitCode = result.reports.every((r) => r.ok) ? 0 : 1;
+  });
+images
+  .command('hygiene')
+  .description('prune unused boxrun images, build cache and cache volumes beyond hygiene.budget_bytes (LRU first)')
+  .option('--dry-run', 'only say what would be removed')
+  .action(async (opts) => {
+    const cfg = config();
+    const executor = new DockerExecutor({ config: cfg, reaper: false });
+    try {
+      const { docker } = await executor.engine();
+      const report = await pruneToBudget(docker, {
+        budgetBytes: cfg.hygiene.budgetBytes,
+        usage: new ImageUsageLog(cfg.stateDir),
+        dryRun: !!opts.dryRun,
+      });
+      console.log(JSON.stringify(report, null, 2));
     } catch (error) {
       failWith(error);
     } finally {
