@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { connectEngine } from '../../src/backends/docker/engine.js';
 import { loadConfig } from '../../src/config/config.js';
 import { api, eventually, spawnServe, tempDir } from './service-harness.js';
@@ -25,6 +26,19 @@ describe('sessions in `boxrun serve`', () => {
       const id = created.json.id as string;
       const ran = await api(url, 'POST', `/v1/sessions/${id}/commands`, { command: 'echo $((6*7))' });
       expect(ran.json).toMatchObject({ status: 'ok', stdout: '42\n' });
+      // The attach WebSocket through the service's own app (auth hook, error mapping).
+      const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/sessions/${id}/attach`);
+      const exit = new Promise<{ result: { stdout: string } }>((resolve) =>
+        ws.on('message', (raw) => {
+          const m = JSON.parse(raw.toString());
+          if (m.type === 'exit') resolve(m);
+        }),
+      );
+      await new Promise((resolve) => ws.on('open', resolve));
+      ws.send(JSON.stringify({ type: 'init', command: 'tr a-z A-Z' }));
+      ws.send(JSON.stringify({ type: 'data', stream: 'stdin', data: 'shout\n' }));
+      ws.send(JSON.stringify({ type: 'eof' }));
+      expect((await exit).result.stdout).toBe('SHOUT\n');
       expect((await containerOf(docker, id))?.State).toBe('running');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
