@@ -447,7 +447,7 @@ static long long cpu_us_before_job;
 static void run_job(void) {
   buf_t ctl = {0};
   buf_t pending_stdin = {0};
-  int stdin_eof = 0, kill_requested = 0;
+  int stdin_eof = 0, kill_requested = 0, job_started = !session_mode;
 
   /* Setup: read frames until 'R'. Frames after 'R' are handled by the run loop. */
   for (;;) {
@@ -459,6 +459,7 @@ static void run_job(void) {
     if (!p) fail("out of memory");
     if (len && read_full(0, p, len) < 0) _exit(0);
     p[len] = 0;
+    if (hdr[0] != 'I' && hdr[0] != 'i' && hdr[0] != 'K') job_started = 1;
     switch (hdr[0]) {
       case 'F': write_input_file(p, len); break;
       case 'A': list_add(&argv_list, (char *)p, len); break;
@@ -474,8 +475,14 @@ static void run_job(void) {
         }
         break;
       case 'L': set_limit((char *)p); break;
-      case 'I': buf_append(&pending_stdin, p, len); break;
-      case 'i': stdin_eof = 1; break;
+      /* In a session, stdin the host sent just as the previous job ended arrives here, before any
+       * frame of the next job: it belonged to that job, so it is dropped, not fed to this one. */
+      case 'I':
+        if (job_started) buf_append(&pending_stdin, p, len);
+        break;
+      case 'i':
+        if (job_started) stdin_eof = 1;
+        break;
       case 'K':
         if (!session_mode) _exit(0);
         break;
