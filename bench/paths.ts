@@ -24,6 +24,13 @@ export interface BenchProgram {
 /** One way of running a program once; resolves with its stdout. */
 export type RunOnce = () => Promise<string>;
 
+/**
+ * boxrun's own share of each execution: wall time minus the program's run time (fork to exit) as
+ * the supervisor measured it. Unlike "minus bare", this does not depend on how the program itself
+ * fares against other load on a shared machine.
+ */
+export const boxrunOverheadMs = new Map<RunOnce, number[]>();
+
 /** Run a process, collect stdout, fail on a non-zero exit. */
 export function runProcess(cmd: string, args: string[], env?: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -183,17 +190,25 @@ export async function boxrunPath(executor: DockerExecutor, program: BenchProgram
     const prepared: PreparedProgram = await executor.prepare(request);
     if (prepared.failed)
       throw new Error(`compiling the benchmark program failed: ${prepared.failed.message}`);
-    return async () => {
+    const run: RunOnce = async () => {
+      const t0 = performance.now();
       const r = await executor.runPrepared(prepared);
       if (r.status !== 'ok') throw new Error(`boxrun: ${r.status} ${r.message ?? ''}`);
+      boxrunOverheadMs.get(run)!.push(performance.now() - t0 - r.durationMs);
       return r.stdout;
     };
+    boxrunOverheadMs.set(run, []);
+    return run;
   }
-  return async () => {
+  const run: RunOnce = async () => {
+    const t0 = performance.now();
     const r = await executor.execute(request);
     if (r.status !== 'ok') throw new Error(`boxrun: ${r.status} ${r.message ?? ''}`);
+    boxrunOverheadMs.get(run)!.push(performance.now() - t0 - r.durationMs);
     return r.stdout;
   };
+  boxrunOverheadMs.set(run, []);
+  return run;
 }
 
 export function makeProgramDir(): string {

@@ -19,6 +19,7 @@ import { defaultRegistry } from '../src/runtimes/registry.js';
 import {
   type BenchProgram,
   barePath,
+  boxrunOverheadMs,
   boxrunPath,
   dockerRunPath,
   makeProgramDir,
@@ -279,11 +280,14 @@ async function main(): Promise<void> {
 
     // ---- latency: round-robin over the paths so machine noise hits them all alike ----
     const latency: Record<string, Record<string, Summary>> = {};
+    const ownOverhead: Record<string, Record<string, Summary>> = {};
     const warmMisses: Record<string, number> = {};
     for (const p of progs) {
       const paths = runners.get(p.name)!;
       const samples = new Map<PathName, number[]>(PATHS.map((n) => [n, []]));
       for (const [, run] of paths) for (let i = 0; i < 3; i++) await run(); // warm caches
+      for (const name of ['boxrun one-shot', 'boxrun warm'] as const)
+        boxrunOverheadMs.get(paths.get(name)!)!.length = 0;
       const missesBefore = warm.poolStats()?.misses ?? 0;
       for (let i = 0; i < RUNS; i++) {
         for (const name of PATHS) {
@@ -294,6 +298,12 @@ async function main(): Promise<void> {
       }
       warmMisses[p.name] = (warm.poolStats()?.misses ?? 0) - missesBefore;
       latency[p.name] = Object.fromEntries(PATHS.map((n) => [n, summarize(samples.get(n)!)]));
+      ownOverhead[p.name] = Object.fromEntries(
+        (['boxrun one-shot', 'boxrun warm'] as const).map((n) => [
+          n,
+          summarize(boxrunOverheadMs.get(paths.get(n)!)!),
+        ]),
+      );
       log(`${p.name}: done`);
     }
     await warm.close();
@@ -451,6 +461,20 @@ async function main(): Promise<void> {
 
     console.log(`\nLatency per execution (ms; ${RUNS} runs each; bare = ${bareKind})`);
     console.log(table(['program', 'path', 'p50', 'p90', 'p99', 'overhead p50', 'overhead p99'], rows));
+    console.log(
+      "\nboxrun's own overhead (ms): wall time minus the program's fork-to-exit time measured in the sandbox",
+    );
+    console.log(
+      table(
+        ['program', 'path', 'p50', 'p90', 'p99'],
+        progs.flatMap((p) =>
+          (['boxrun one-shot', 'boxrun warm'] as const).map((n) => {
+            const s = ownOverhead[p.name]![n]!;
+            return [p.name, n, s.p50, s.p90, s.p99];
+          }),
+        ),
+      ),
+    );
     console.log('\nRatios of p50 latency');
     console.log(
       table(
@@ -519,6 +543,7 @@ async function main(): Promise<void> {
       machine: { ...host, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
       bare: bareKind,
       latencyMs: latency,
+      boxrunOwnOverheadMs: ownOverhead,
       warmMissesDuringLatency: warmMisses,
       ratios,
       throughput: {

@@ -183,7 +183,7 @@ describe('warm pool crash safety', () => {
         `import { loadConfig } from ${JSON.stringify(configModule)};`,
         `const ex = new DockerExecutor({ reaper: false, config: loadConfig({ overrides: { pool: { size: 2, runtimes: ['bash'], compile: false } } }) });`,
         'await ex.warmup();',
-        'console.log(`POOL ${ex.poolStats().id} ${ex.poolStats().warm}`);',
+        "console.log('POOL', ex.poolStats().id, ex.poolStats().warm);",
         'setInterval(() => {}, 1000);',
       ].join('\n'),
     );
