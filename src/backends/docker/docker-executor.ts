@@ -457,13 +457,35 @@ export class DockerExecutor implements Executor {
         problems: [(error as Error).message],
       };
     }
+    // Connected once, gone now (dockerd stopped or restarting): report it unreachable, as when it
+    // never answered, instead of rejecting on the image inspections — a rejected check left /readyz
+    // without its report and kept submissions open to an engine that is down.
+    const unreachable = (error: unknown, what: string): HealthReport => {
+      const message = translateEngineError(error, what).message;
+      return {
+        ok: false,
+        engine: { reachable: false, endpoint: engine.endpoint.url, error: message },
+        images: [],
+        problems: [message],
+      };
+    };
     let version: string | undefined;
     try {
       version = (await engine.docker.version()).Version;
     } catch (error) {
+      if (translateEngineError(error, '').code === 'ENGINE_UNAVAILABLE')
+        return unreachable(error, 'asking the engine version');
       problems.push(translateEngineError(error, 'asking the engine version').message);
     }
-    const images = await this.images!.status();
+    let images: Awaited<ReturnType<ImageManager['status']>>;
+    try {
+      images = await this.images!.status();
+    } catch (error) {
+      const translated = translateEngineError(error, 'checking the runtime images');
+      if (translated.code === 'ENGINE_UNAVAILABLE') return unreachable(error, 'checking the runtime images');
+      problems.push(translated.message);
+      images = [];
+    }
     for (const img of images) {
       if (!img.present)
         problems.push(
