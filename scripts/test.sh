@@ -14,7 +14,7 @@ npx biome check . || failed_checks=$((failed_checks + 1))
 
 report=$(mktemp)
 echo "== tests (vitest)"
-BOXRUN_ASSERT_NO_LEFTOVERS=1 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 vitest_rc=$?
 
 # No sandbox may outlive the suite.

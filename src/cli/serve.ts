@@ -1,10 +1,18 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { DockerExecutor } from '../backends/docker/docker-executor.js';
+import type { ConnectedEngine } from '../backends/docker/engine.js';
+import { MultiEngineExecutor } from '../backends/docker/multi-engine-executor.js';
+import { assertHostExecutorAllowed } from '../backends/host/host-executor.js';
+import { createExecutorFromConfig, type SelectingExecutor } from '../backends/selection/select-executor.js';
 import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../config/config.js';
 import { isBoxrunError } from '../core/errors.js';
+import type { Executor } from '../core/executor.js';
+import type { BackendMetricSources } from '../hygiene/backend-metrics.js';
+import { type DiskStatus, diskStatus, ImageUsageLog } from '../hygiene/disk-hygiene.js';
 import { buildApp } from '../server/app.js';
 import { hashApiKey } from '../server/auth.js';
 import { SessionManager } from '../sessions/session-manager.js';
@@ -21,6 +29,86 @@ function countArg(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
+}
+
+interface ServiceBackends {
+  executor: Executor;
+  /** The Docker engine(s) sessions run on. */
+  engines: { engine(): Promise<ConnectedEngine> };
+  readinessChecks: () => Promise<{ problems: string[]; warnings: string[] }>;
+  backendMetrics: BackendMetricSources;
+}
+
+/**
+ * The executor the config asks for: several engines (docker.hosts), the configured backend with
+ * its fallback chain, or — the default — Docker, connected lazily so the service starts (and
+ * /readyz says why it is not ready) while the engine is still down.
+ */
+async function createServiceBackends(config: BoxrunConfig, logger: Logger): Promise<ServiceBackends> {
+  let executor: Executor;
+  let engines: ServiceBackends['engines'];
+  let selector: SelectingExecutor | null = null;
+  if (config.docker.hosts && config.docker.hosts.length > 0) {
+    const multi = new MultiEngineExecutor({ config });
+    executor = multi;
+    engines = multi;
+  } else if (config.executor.type === 'docker' && config.executor.fallback.length === 0) {
+    const docker = new DockerExecutor({ config });
+    executor = docker;
+    engines = docker;
+  } else {
+    if (config.executor.type === 'host' || config.executor.fallback.includes('host'))
+      assertHostExecutorAllowed(config);
+    selector = await createExecutorFromConfig(config, {
+      logger: { warn: (m) => logger.warn(m), info: (m) => logger.info(m) },
+    });
+    executor = selector;
+    engines = new DockerExecutor({ config, reaper: false });
+  }
+  const usage = new ImageUsageLog(config.stateDir);
+  let lastDisk: DiskStatus | null = null;
+  const readinessChecks = async () => {
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const status = selector?.status();
+    if (status?.degraded) {
+      warnings.push(
+        `running on the ${status.active} backend (isolation ${status.isolationLevel}) instead of ${status.preferred}`,
+      );
+    }
+    let docker = null;
+    try {
+      docker = (await engines.engine()).docker;
+    } catch {
+      // reported by the engine check already
+    }
+    lastDisk = await diskStatus(docker, {
+      stateDir: config.stateDir,
+      budgetBytes: config.hygiene.budgetBytes,
+      lowSpaceBytes: config.hygiene.lowSpaceBytes,
+    });
+    warnings.push(...lastDisk.warnings);
+    return { problems, warnings };
+  };
+  const backendMetrics: BackendMetricSources = {
+    ...(selector
+      ? { fallbackCount: () => selector.fallbackCount(), degraded: () => selector.status().degraded }
+      : {}),
+    disk: () =>
+      lastDisk && {
+        engineBytes: lastDisk.engine?.totalBytes ?? null,
+        budgetBytes: lastDisk.budgetBytes,
+        freeBytes: lastDisk.freeBytes,
+      },
+  };
+  // Least-recently-used pruning needs to know what ran.
+  const execute = executor.execute.bind(executor);
+  executor.execute = async (request, options) => {
+    const result = await execute(request, options);
+    usage.recordImageUse(result.image);
+    return result;
+  };
+  return { executor, engines, readinessChecks, backendMetrics };
 }
 
 export function storePath(config: BoxrunConfig): string {
@@ -72,9 +160,29 @@ export function registerServeCommand(program: Command): void {
         return;
       }
       const logger = pino({ level: config.server.logLevel, base: { service: 'boxrun' } });
-      const executor = new DockerExecutor({ config });
-      const sessions = new SessionManager({ config, engines: executor });
-      const app = await buildApp({ config, executor, store, logger, sessions });
+      if (config.server.warmPool && config.pool.size === 0)
+        config = { ...config, pool: { ...config.pool, size: 1 } };
+      let backends: ServiceBackends;
+      try {
+        backends = await createServiceBackends(config, logger);
+      } catch (error) {
+        process.stderr.write(`boxrun: ${(error as Error).message}\n`);
+        store.close();
+        process.exit(EXIT_UNAVAILABLE);
+      }
+      const { executor, engines, readinessChecks, backendMetrics } = backends;
+      const sessions = new SessionManager({ config, engines });
+      const app = await buildApp({
+        config,
+        executor,
+        store,
+        logger,
+        sessions,
+        readinessChecks,
+        backendMetrics,
+      });
+      // Fill the warm pool in the background: the service answers at once, /readyz tells when ready.
+      void executor.warmup().catch((error) => logger.warn({ err: error }, 'warmup failed'));
       let closing: Promise<void> | null = null;
       const close = (signal: string) => {
         closing ??= (async () => {
@@ -83,6 +191,8 @@ export function registerServeCommand(program: Command): void {
             await app.close();
             await sessions.close();
             await executor.close();
+            if ((engines as unknown) !== executor)
+              await (engines as { close?: () => Promise<void> }).close?.();
           } catch (error) {
             logger.error({ err: error }, 'error while shutting down');
             process.exitCode = EXIT_INTERNAL;

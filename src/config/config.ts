@@ -91,6 +91,8 @@ const serverConfigSchema = z
     /** What a start does with executions found `running` (the process died mid-run). */
     recoverRunning: z.enum(['requeue', 'fail']),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    /** Keep warm sandboxes: with pool.size 0, `serve` uses a pool of 1 per runtime anyway. */
+    warmPool: z.boolean(),
   })
   .strict();
 
@@ -107,7 +109,13 @@ export const configSchema = z
          */
         hosts: z
           .preprocess(
-            (v) => (typeof v === 'string' ? v.split(',').map((h) => h.trim()).filter(Boolean) : v),
+            (v) =>
+              typeof v === 'string'
+                ? v
+                    .split(',')
+                    .map((h) => h.trim())
+                    .filter(Boolean)
+                : v,
             z.array(z.string().min(1)).min(1),
           )
           .optional(),
@@ -153,6 +161,13 @@ export const configSchema = z
         /** Owner of what a sandbox writes into a workspace (the sandbox runs as this uid:gid). */
         uid: z.number().int().min(1),
         gid: z.number().int().min(1),
+      })
+      .strict(),
+    /** Podman's Docker-compatible API socket (src/backends/podman/). */
+    podman: z
+      .object({
+        /** unix:///path; rootful /run/podman/podman.sock, rootless $XDG_RUNTIME_DIR/podman/podman.sock. */
+        host: z.string().min(1),
       })
       .strict(),
     /** Custom images: what a request may run in or build (docs/images-and-networks.md). */
@@ -250,6 +265,12 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
     executor: { type: 'docker', fallback: [], allowUnsafeHost: false },
     namespace: { cgroupParent: 'boxrun' },
     workspaces: { allowedRoots: [], uid: 1000, gid: 1000 },
+    podman: {
+      host:
+        process.getuid?.() === 0
+          ? 'unix:///run/podman/podman.sock'
+          : `unix://${join(env.XDG_RUNTIME_DIR ?? `/run/user/${process.getuid?.() ?? 1000}`, 'podman', 'podman.sock')}`,
+    },
     images: {
       allowList: [],
       allowBuilds: true,
@@ -284,6 +305,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       shutdownGraceMs: 10_000,
       recoverRunning: 'requeue',
       logLevel: 'info',
+      warmPool: true,
     },
     pool: {
       size: 0,

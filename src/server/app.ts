@@ -7,13 +7,14 @@ import { type Logger, pino } from 'pino';
 import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
+import { type BackendMetricSources, registerBackendMetrics } from '../hygiene/backend-metrics.js';
 import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { ExecutionStore } from '../store/execution-store.js';
 import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
 import { ExecutionService } from './execution-service.js';
 import { sendError } from './http-errors.js';
-import { ServiceMetrics } from './metrics.js';
+import { type PoolSample, ServiceMetrics } from './metrics.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerExecutionRoutes } from './routes/executions.js';
 import { registerPistonRoutes } from './routes/piston.js';
@@ -38,6 +39,10 @@ export interface BuildAppOptions {
   logger?: Logger;
   /** Recover from the store and start the timers now (default true; route tests may skip it). */
   start?: boolean;
+  /** Executor selection and disk gauges (src/hygiene/backend-metrics.ts) for /metrics. */
+  backendMetrics?: BackendMetricSources;
+  /** More readiness checks: problems make /readyz 503, warnings are only reported. */
+  readinessChecks?: () => Promise<{ problems: string[]; warnings: string[] }>;
   /** Serve /v1/sessions (src/server/routes/sessions.ts); the caller closes it after the app. */
   sessions?: SessionManager;
 }
@@ -87,7 +92,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   const metrics: ServiceMetrics = new ServiceMetrics({
     queued: () => service.queue.queued,
     running: () => service.queue.running,
+    pool: () => (executor as { poolStats?: () => PoolSample | null }).poolStats?.() ?? null,
   });
+  registerBackendMetrics(metrics.registry, options.backendMetrics ?? {});
   const service: ExecutionService = new ExecutionService({
     config,
     executor,
@@ -95,6 +102,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger,
     metrics,
     webhookSecret: webhookSecret(config, store),
+    ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
   });
   const auth = new ApiKeyAuthenticator(config.server);
   app.decorate('boxrun', service);

@@ -62,6 +62,8 @@ export interface ReadinessReport {
   store: { writable: boolean; error?: string };
   draining: boolean;
   problems: string[];
+  /** Worth knowing but not a reason to refuse work: low disk, running on a fallback backend. */
+  warnings: string[];
 }
 
 export interface ExecutionServiceOptions {
@@ -70,6 +72,8 @@ export interface ExecutionServiceOptions {
   store: ExecutionStore;
   logger: Logger;
   metrics: ServiceMetrics;
+  /** More readiness checks: problems make /readyz 503, warnings are only reported. */
+  readinessChecks?: () => Promise<{ problems: string[]; warnings: string[] }>;
   webhookSecret: string;
 }
 
@@ -115,6 +119,7 @@ export class ExecutionService {
   private readonly store: ExecutionStore;
   private readonly logger: Logger;
   private readonly metrics: ServiceMetrics;
+  private readonly readinessChecks: ExecutionServiceOptions['readinessChecks'];
   readonly queue: FairQueue<Job>;
   private readonly webhooks: WebhookSender;
   private readonly live = new Map<string, LiveExecution>();
@@ -134,6 +139,7 @@ export class ExecutionService {
     this.store = options.store;
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.readinessChecks = options.readinessChecks;
     const server = this.config.server;
     this.queue = new FairQueue<Job>({
       maxConcurrent: server.maxConcurrent,
@@ -532,6 +538,16 @@ export class ExecutionService {
     }
     if (!this.queue.hasRoom(1)) problems.push(`queue full (${this.queue.queued} waiting)`);
     if (this.draining) problems.push('shutting down');
+    const warnings: string[] = [];
+    if (this.readinessChecks) {
+      try {
+        const extra = await this.readinessChecks();
+        problems.push(...extra.problems);
+        warnings.push(...extra.warnings);
+      } catch (error) {
+        warnings.push(`readiness check failed: ${(error as Error).message}`);
+      }
+    }
     return {
       ready: problems.length === 0,
       engine: health.engine,
@@ -545,6 +561,7 @@ export class ExecutionService {
       store,
       draining: this.draining,
       problems,
+      warnings,
     };
   }
 

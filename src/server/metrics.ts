@@ -1,5 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+export interface PoolSample {
+  warm: number;
+  busy: number;
+  hits: number;
+  misses: number;
+  replenishMs: { last: number | null };
+}
+
 /** The service's Prometheus metrics, on a registry of its own (several apps may live in one process). */
 export class ServiceMetrics {
   readonly registry = new Registry();
@@ -13,7 +21,12 @@ export class ServiceMetrics {
   readonly webhookAttempts: Counter<'outcome'>;
   readonly httpResponses: Counter<'route' | 'status'>;
 
-  constructor(sample: { queued: () => number; running: () => number }) {
+  constructor(sample: {
+    queued: () => number;
+    running: () => number;
+    /** The executor's warm pool, when it has one (DockerExecutor.poolStats). */
+    pool?: () => PoolSample | null;
+  }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'boxrun_process_' });
     this.executions = new Counter({
@@ -55,7 +68,48 @@ export class ServiceMetrics {
       name: 'boxrun_pool_size',
       help: 'Warm sandboxes ready (0 without a warm pool)',
       registers,
+      collect() {
+        this.set(sample.pool?.()?.warm ?? 0);
+      },
     });
+    new Gauge({
+      name: 'boxrun_pool_busy',
+      help: 'Warm sandboxes handed out and not yet destroyed',
+      registers,
+      collect() {
+        this.set(sample.pool?.()?.busy ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'boxrun_pool_replenish_seconds',
+      help: 'How long the last warm sandbox took to create and start',
+      registers,
+      collect() {
+        const last = sample.pool?.()?.replenishMs.last;
+        if (last !== null && last !== undefined) this.set(last / 1000);
+      },
+    });
+    // The pool counts since its start; these counters follow it at scrape time.
+    const poolCounter = (name: string, help: string, read: (p: PoolSample) => number) => {
+      let seen = 0;
+      return new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          const pool = sample.pool?.();
+          const now = pool ? read(pool) : seen;
+          if (now > seen) this.inc(now - seen);
+          seen = Math.max(seen, now);
+        },
+      });
+    };
+    poolCounter('boxrun_pool_hits_total', 'Executions that got a warm sandbox', (p) => p.hits);
+    poolCounter(
+      'boxrun_pool_misses_total',
+      'Executions that fell back to a one-shot sandbox',
+      (p) => p.misses,
+    );
     this.engineErrors = new Counter({
       name: 'boxrun_engine_errors_total',
       help: 'Executions that failed because of the engine or the images, by error code',

@@ -117,6 +117,7 @@ export const readinessSchema = z.object({
   store: z.object({ writable: z.boolean(), error: z.string().optional() }),
   draining: z.boolean(),
   problems: z.array(z.string()),
+  warnings: z.array(z.string()),
 });
 
 /** Piston's request: loosely typed on purpose; its own checks and messages live in the route. */
