@@ -2,9 +2,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
+import { CustomImageBuilder, checkImageAllowed } from '../backends/docker/custom-image.js';
 import { DockerExecutor } from '../backends/docker/docker-executor.js';
 import { ensureEngine } from '../backends/docker/engine-setup.js';
-import { ImageManager } from '../backends/docker/image-manager.js';
+import { BASE_IMAGE, ImageManager, SANDBOX_IMAGE } from '../backends/docker/image-manager.js';
+import { ensurePodman, transferImages } from '../backends/podman/podman-setup.js';
 import { backendChain, probeAllBackends } from '../backends/selection/select-executor.js';
 import { type BoxrunConfig, loadConfig } from '../config/config.js';
 import { isBoxrunError } from '../core/errors.js';
@@ -39,7 +41,11 @@ function failWith(error: unknown): never {
   if (isBoxrunError(error)) {
     say(`boxrun: ${error.message}`);
     const code =
-      error.code === 'INVALID_REQUEST' || error.code === 'UNKNOWN_RUNTIME' || error.code === 'CONFIG_INVALID'
+      error.code === 'INVALID_REQUEST' ||
+      error.code === 'UNKNOWN_RUNTIME' ||
+      error.code === 'CONFIG_INVALID' ||
+      error.code === 'FORBIDDEN' ||
+      error.code === 'PAYLOAD_TOO_LARGE'
         ? EXIT_USAGE
         : error.code === 'ENGINE_UNAVAILABLE' || error.code === 'IMAGE_NOT_FOUND'
           ? EXIT_UNAVAILABLE
@@ -152,10 +158,20 @@ program
   .description('install/start the engine when needed and build the runtime images (idempotent)')
   .option('-r, --runtimes <list>', 'comma-separated runtimes to build (default: all)')
   .option('--force', 'rebuild images even when current')
+  .option('--engine <engine>', 'docker (default), or podman: also start Podman and copy the images into it')
   .action(async (opts) => {
     const started = Date.now();
+    if (opts.engine && opts.engine !== 'docker' && opts.engine !== 'podman') {
+      say(`boxrun: --engine must be docker or podman, not ${opts.engine}`);
+      process.exit(EXIT_USAGE);
+    }
     try {
       const cfg = config();
+      if (opts.engine === 'podman') {
+        await setupPodman(cfg, opts.runtimes ? String(opts.runtimes) : undefined, !!opts.force);
+        say(`setup done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        return;
+      }
       const engine = await ensureEngine({
         ...(cfg.docker.host ? { host: cfg.docker.host } : {}),
         stateDir: cfg.stateDir,
@@ -177,6 +193,34 @@ program
       failWith(error);
     }
   });
+
+/**
+ * Podman: images are built by the Docker engine when one answers and copied over the APIs
+ * (`docker save | podman load`); without Docker they are built by Podman itself.
+ */
+async function setupPodman(cfg: BoxrunConfig, runtimes: string | undefined, force: boolean): Promise<void> {
+  const podman = await ensurePodman({ host: cfg.podman.host, stateDir: cfg.stateDir, progress: say });
+  const names = runtimes
+    ? runtimes.split(',').map((s) => defaultRegistry.get(s.trim()).name)
+    : defaultRegistry.names();
+  let docker: Awaited<ReturnType<typeof ensureEngine>> | null = null;
+  try {
+    docker = await ensureEngine({
+      ...(cfg.docker.host ? { host: cfg.docker.host } : {}),
+      stateDir: cfg.stateDir,
+      progress: say,
+    });
+  } catch (error) {
+    say(`podman: no Docker engine to build with (${(error as Error).message.split('\n')[0]}); building in Podman`);
+  }
+  const builder = new ImageManager((docker ?? podman).docker, defaultRegistry);
+  say(`base image: ${await builder.ensureBaseImage(say, { stateDir: cfg.stateDir })}`);
+  await builder.build(names, say, { force });
+  if (docker) {
+    const images = [BASE_IMAGE, SANDBOX_IMAGE, ...names.map((n) => defaultRegistry.get(n).image)];
+    await transferImages(docker.docker, podman.docker, images, say);
+  }
+}
 
 /** The warm pool's settings in one line (doctor); the pool itself runs in the service. */
 function describePool(pool: BoxrunConfig['pool']): string {
@@ -296,7 +340,7 @@ images
   });
 images
   .command('rm')
-  .description('remove runtime images')
+  .description('remove runtime images (by runtime name) or custom images (boxrun/custom:<hash>)')
   .argument('<runtimes...>')
   .action(async (names: string[]) => {
     const executor = new DockerExecutor({ config: config(), reaper: false });
@@ -310,11 +354,34 @@ images
     }
   });
 images
-  .command('prune')
-  .description('remove old, untagged boxrun images')
-  .action(async () => {
+  .command('pull')
+  .description('pull an image from its registry, with progress (custom images for requests with `image`)')
+  .argument('<image>')
+  .action(async (image: string) => {
     const executor = new DockerExecutor({ config: config(), reaper: false });
     try {
+      const cfg = config();
+      if (cfg.images.allowList.length > 0) checkImageAllowed(image, cfg.images.allowList);
+      await (await executor.imageManager()).pull(image, say);
+      say(`pulled ${image}`);
+    } catch (error) {
+      failWith(error);
+    } finally {
+      await executor.close();
+    }
+  });
+images
+  .command('prune')
+  .description('remove old, untagged boxrun images (with --custom: every unused image built from a request)')
+  .option('--custom', 'also remove images built from requests\' Dockerfiles (boxrun/custom:*) not in use')
+  .action(async (opts) => {
+    const executor = new DockerExecutor({ config: config(), reaper: false });
+    try {
+      if (opts.custom) {
+        const builder = new CustomImageBuilder((await executor.engine()).docker, config().images);
+        const removed = await builder.remove();
+        say(`removed ${removed.length} custom image(s)${removed.length ? `: ${removed.join(', ')}` : ''}`);
+      }
       say(`removed ${await (await executor.imageManager()).prune()} old image(s)`);
     } catch (error) {
       failWith(error);

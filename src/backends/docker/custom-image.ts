@@ -262,7 +262,7 @@ export class CustomImageBuilder {
     return { image, cached: false, durationMs, log: tail };
   }
 
-  /** Removes custom images (all, or those not used since `olderThanMs`); images in use stay. */
+  /** Removes the given custom images, or all of them; images a container still uses stay. */
   async remove(images?: string[]): Promise<string[]> {
     const targets =
       images ??

@@ -393,7 +393,7 @@ export class DockerExecutor implements Executor {
     mounts?: SandboxMounts,
   ): Docker.ContainerCreateOptions {
     const seccompProfile = this.seccompOption();
-    return createContainerSpec({
+    const spec = createContainerSpec({
       id,
       image: plan.image,
       limits,
@@ -407,6 +407,12 @@ export class DockerExecutor implements Executor {
       ...(networkMode ? { networkMode } : {}),
       ...(this.config.docker.apparmorProfile ? { apparmorProfile: this.config.docker.apparmorProfile } : {}),
     });
+    return this.adaptSpec(spec);
+  }
+
+  /** A backend's last word on a sandbox's spec (Podman's quirks); the same spec for Docker. */
+  protected adaptSpec(spec: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions {
+    return spec;
   }
 
   private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {

@@ -141,7 +141,7 @@ export class ImageManager {
     if ((await this.labelsOf(BASE_IMAGE)) !== null) return 'present';
     progress(`base image: pulling ${UPSTREAM_BASE}`);
     try {
-      await this.pull(UPSTREAM_BASE, 60_000);
+      await this.pull(UPSTREAM_BASE, undefined, { timeoutMs: 60_000 });
       const [repo, tag] = BASE_IMAGE.split(':') as [string, string];
       await this.docker.getImage(UPSTREAM_BASE).tag({ repo, tag });
       return 'pulled';
@@ -154,18 +154,40 @@ export class ImageManager {
     return 'debootstrapped';
   }
 
-  private async pull(image: string, timeoutMs: number): Promise<void> {
-    const stream = await this.docker.pull(image);
+  /**
+   * Pulls an image from its registry, reporting one line per layer state change (not every byte).
+   * Rejects on a registry error or after `timeoutMs` (default 10 minutes).
+   */
+  async pull(image: string, progress?: ProgressFn, options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? 600_000;
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(image);
+    } catch (error) {
+      throw translateEngineError(error, `pulling ${image}`);
+    }
+    const last = new Map<string, string>();
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-        reject(new Error(`pull timed out after ${timeoutMs} ms`));
+        reject(new BoxrunError('IMAGE_NOT_FOUND', `pulling ${image} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
-      this.docker.modem.followProgress(stream, (err: Error | null) => {
-        clearTimeout(timer);
-        if (err) reject(err);
-        else resolve();
-      });
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string }[]) => {
+          clearTimeout(timer);
+          const failed = err?.message ?? output?.find((o) => o.error)?.error;
+          if (failed) reject(new BoxrunError('IMAGE_NOT_FOUND', `pulling ${image} failed: ${failed}`));
+          else resolve();
+        },
+        (event: { id?: string; status?: string }) => {
+          if (!progress || !event.status) return;
+          const key = event.id ?? '';
+          if (last.get(key) === event.status) return;
+          last.set(key, event.status);
+          progress(`${image}: ${key ? `${key}: ` : ''}${event.status}`);
+        },
+      );
     });
   }
 
@@ -257,6 +279,11 @@ export class ImageManager {
         HostConfig: {
           NetworkMode: 'none',
           Mounts: [{ Type: 'volume', Source: name, Target: '/opt/boxrun' }],
+          // Rootful Podman otherwise asks for nofile/nproc=1048576, which runc may not be allowed to set.
+          Ulimits: [
+            { Name: 'nofile', Soft: 1024, Hard: 1024 },
+            { Name: 'nproc', Soft: 32768, Hard: 32768 },
+          ],
         },
       });
       await seeder.start();
@@ -290,7 +317,14 @@ export class ImageManager {
   async remove(names: string[]): Promise<string[]> {
     const removed: string[] = [];
     for (const n of names) {
-      const image = n === 'sandbox' ? SANDBOX_IMAGE : n === 'base' ? BASE_IMAGE : this.registry.get(n).image;
+      const image =
+        n === 'sandbox'
+          ? SANDBOX_IMAGE
+          : n === 'base'
+            ? BASE_IMAGE
+            : n.startsWith('boxrun/custom:')
+              ? n
+              : this.registry.get(n).image;
       try {
         await this.docker.getImage(image).remove();
         removed.push(image);

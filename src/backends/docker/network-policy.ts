@@ -139,7 +139,11 @@ export class NetworkPolicyManager {
           MemorySwap: 128 * 1024 * 1024,
           PidsLimit: 64,
           NanoCpus: 1e9,
-          Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 1024 }],
+          // Explicit, because rootful Podman would ask for 1048576 of each (see podman-executor.ts).
+          Ulimits: [
+            { Name: 'nofile', Soft: 1024, Hard: 1024 },
+            { Name: 'nproc', Soft: 32768, Hard: 32768 },
+          ],
         },
       });
       // The second leg, attached before start so the script sees both interfaces at once.
