@@ -225,9 +225,17 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/sessions/:id/attach', { websocket: true }, (socket, request) =>
-    attach(socket, () => find(request)),
-  );
+  app.route<{ Params: { id: string } }>({
+    method: 'GET',
+    url: '/v1/sessions/:id/attach',
+    // A plain GET (no Upgrade) gets a JSON error like every other route, not @fastify/websocket's
+    // empty-bodied 404 (found by test/e2e/fuzz.test.ts).
+    handler: async (request) => {
+      find(request);
+      throw new BoxrunError('INVALID_REQUEST', 'attach: this route takes a WebSocket (Upgrade: websocket)');
+    },
+    wsHandler: (socket, request) => attach(socket, () => find(request)),
+  });
 };
 
 /** SSE: `event: stdout|stderr` with `{data}`, then `event: exit` with the result (or `event: error`). */
