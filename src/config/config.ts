@@ -273,14 +273,16 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
     },
     images: {
       allowList: [],
-      allowBuilds: true,
+      // A Dockerfile's RUN steps run as root in a build container: off unless the operator trusts callers.
+      allowBuilds: false,
       buildTimeoutMs: 300_000,
       maxContextBytes: 32 * 1024 * 1024,
       buildMemoryMb: 2048,
     },
-    // A library caller writes its own requests, so every policy is open; the service narrows this.
+    // Secure by default: no way out of the sandbox unless the operator opens one ('localhost' is
+    // the same isolation as 'none'). Library callers and operators widen it in config.
     network: {
-      allowedPolicies: ['none', 'localhost', 'allowlist', 'full'],
+      allowedPolicies: ['none', 'localhost'],
       egressNetwork: 'bridge',
       proxyImage: 'boxrun/javascript:18',
     },

@@ -102,6 +102,15 @@ export class SessionManager {
         { details: { path: 'network' } },
       );
     }
+    if (
+      !config.network.allowedPolicies.includes(network as (typeof config.network.allowedPolicies)[number])
+    ) {
+      throw new BoxrunError(
+        'FORBIDDEN',
+        `network policy '${network}' is not allowed here (allowed: ${config.network.allowedPolicies.join(', ')}; config network.allowedPolicies)`,
+        { details: { path: 'network', allowed: config.network.allowedPolicies } },
+      );
+    }
     const limits = resolveLimits(config.limits, input.limits ?? {}, config.maxLimits);
     const idleTimeoutMs = positive(input.idleTimeoutMs, this.defaultIdleTimeoutMs, 'idleTimeoutMs');
     const maxLifetimeMs = positive(input.maxLifetimeMs, this.defaultMaxLifetimeMs, 'maxLifetimeMs');

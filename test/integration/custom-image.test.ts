@@ -16,7 +16,8 @@ describe('custom images from a Dockerfile', () => {
   const nonce = () => `# ${randomUUID()}`;
 
   beforeAll(() => {
-    executor = dockerExecutor();
+    // Builds are off by default (config images.allowBuilds); these tests turn them on.
+    executor = dockerExecutor({ images: { allowBuilds: true } });
   });
   afterAll(async () => {
     const builder = new CustomImageBuilder((await executor.engine()).docker, {
@@ -96,7 +97,7 @@ describe('custom images from a Dockerfile', () => {
   });
 
   it('stops a build at the build time limit', async () => {
-    const limited = dockerExecutor({ images: { buildTimeoutMs: 3000 } });
+    const limited = dockerExecutor({ images: { buildTimeoutMs: 3000, allowBuilds: true } });
     try {
       const started = Date.now();
       const r = await limited.execute({
@@ -112,7 +113,7 @@ describe('custom images from a Dockerfile', () => {
   });
 
   it('refuses a context over the size limit and builds when builds are disabled', async () => {
-    const small = dockerExecutor({ images: { maxContextBytes: 1000 } });
+    const small = dockerExecutor({ images: { maxContextBytes: 1000, allowBuilds: true } });
     const off = dockerExecutor({ images: { allowBuilds: false } });
     try {
       await expect(
@@ -159,7 +160,9 @@ describe('image allow-list', () => {
   });
 
   it('refuses an image or a base image not on the list with FORBIDDEN and a clear message', async () => {
-    const executor = dockerExecutor({ images: { allowList: ['boxrun/base:*', 'boxrun/python:*'] } });
+    const executor = dockerExecutor({
+      images: { allowList: ['boxrun/base:*', 'boxrun/python:*'], allowBuilds: true },
+    });
     try {
       const ok = await executor.execute({ image: 'boxrun/base:bookworm', command: ['echo', 'allowed'] });
       expect(ok.stdout).toBe('allowed\n');

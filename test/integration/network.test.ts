@@ -7,6 +7,14 @@ import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_MANAGED } from '../../src/backen
 import { loadConfig } from '../../src/config/config.js';
 import { dockerExecutor } from '../helpers.js';
 
+/** The policies under test are off by default (config network.allowedPolicies). */
+const OPEN_POLICIES: ('none' | 'localhost' | 'allowlist' | 'full')[] = [
+  'none',
+  'localhost',
+  'allowlist',
+  'full',
+];
+
 /**
  * Two HTTP servers on a network this test creates on this machine ("allowed.test" and
  * "blocked.test"), never an outside address. The executor uses that network as its egress network,
@@ -97,7 +105,10 @@ describe('network policies', () => {
       const info = await c.inspect();
       ips[name] = info.NetworkSettings.Networks[egressName]!.IPAddress;
     }
-    executor = dockerExecutor({ network: { egressNetwork: egressName } });
+    executor = dockerExecutor({
+      network: { allowedPolicies: OPEN_POLICIES, egressNetwork: egressName },
+      images: { allowBuilds: true },
+    });
   });
 
   afterAll(async () => {
@@ -144,7 +155,10 @@ describe('network policies', () => {
     });
     // The per-execution network and proxy are gone once the executor has cleaned up.
     await executor.close();
-    executor = dockerExecutor({ network: { egressNetwork: egressName } });
+    executor = dockerExecutor({
+      network: { allowedPolicies: OPEN_POLICIES, egressNetwork: egressName },
+      images: { allowBuilds: true },
+    });
     const nets = await docker.listNetworks({ filters: { label: [`${LABEL_EXECUTION}=${id}`] } });
     const containers = await docker.listContainers({
       all: true,

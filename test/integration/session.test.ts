@@ -15,7 +15,11 @@ let manager: SessionManager;
 
 beforeAll(() => {
   executor = dockerExecutor();
-  manager = new SessionManager({ config: loadConfig(), engines: executor, maxPerKey: 2 });
+  manager = new SessionManager({
+    config: loadConfig({ overrides: { network: { allowedPolicies: ['none', 'localhost', 'full'] } } }),
+    engines: executor,
+    maxPerKey: 2,
+  });
 });
 
 afterAll(async () => {
