@@ -16,7 +16,7 @@
  *   npm run soak -- --count 300 --concurrency 4 --deadline-seconds 900 --json out.json
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -118,13 +118,27 @@ export const KINDS: Kind[] = [
 export interface ProcessSample {
   fds: number;
   rssBytes: number;
+  /** Open descriptors by kind (socket, pipe, anon_inode, file…), to tell a leak from a pool. */
+  fdKinds?: Record<string, number>;
 }
 
-export function sampleProcess(pid: number): ProcessSample {
-  const fds = readdirSync(`/proc/${pid}/fd`).length;
+export function sampleProcess(pid: number, kinds = false): ProcessSample {
+  const entries = readdirSync(`/proc/${pid}/fd`);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? 0);
-  return { fds, rssBytes: kb * 1024 };
+  const sample: ProcessSample = { fds: entries.length, rssBytes: kb * 1024 };
+  if (kinds) {
+    sample.fdKinds = {};
+    for (const fd of entries) {
+      let target = 'gone';
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {}
+      const kind = target.match(/^(\w+):/)?.[1] ?? (target.startsWith('/') ? 'file' : target);
+      sample.fdKinds[kind] = (sample.fdKinds[kind] ?? 0) + 1;
+    }
+  }
+  return sample;
 }
 
 export interface SoakReport {
@@ -329,14 +343,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   try {
     await phase(0, warmup);
     await settle();
-    baseline = sampleProcess(pid);
+    baseline = sampleProcess(pid, true);
     log(`soak: baseline after ${warmup} executions: ${baseline.fds} fds, ${mib(baseline.rssBytes)} MiB RSS`);
     await phase(warmup, options.count);
     elapsedSeconds = (performance.now() - t0) / 1000;
     if (sent < options.count)
       failures.push(`hard deadline reached after ${sent} of ${options.count} executions`);
     await settle();
-    end = sampleProcess(pid);
+    end = sampleProcess(pid, true);
     samplePeak();
 
     const listed = await listAll(svc.url);
@@ -429,7 +443,7 @@ export function formatReport(r: SoakReport): string {
     `unexpected        ${JSON.stringify(r.unexpected)}`,
     `records           ${r.records.listed} listed, ${r.records.done} done, ${r.records.notDone} not done`,
     `containers left   ${r.containersLeft}`,
-    `fds               baseline ${r.baseline?.fds}, end ${r.end?.fds}, peak ${r.peak.fds} (bound +${FD_GROWTH_BOUND})`,
+    `fds               baseline ${r.baseline?.fds}, end ${r.end?.fds}, peak ${r.peak.fds} (bound +${FD_GROWTH_BOUND}); by kind ${JSON.stringify(r.baseline?.fdKinds)} → ${JSON.stringify(r.end?.fdKinds)}`,
     `RSS               baseline ${mib(r.baseline?.rssBytes ?? 0)} MiB, end ${mib(r.end?.rssBytes ?? 0)} MiB, peak ${mib(r.peak.rssBytes)} MiB (bound +${mib(RSS_GROWTH_BOUND_BYTES)} MiB)`,
     `machine           ${r.machine.cores} cores, load ${r.machine.loadavg.join(' ')}`,
     r.ok ? 'PASS' : `FAIL:\n  - ${r.failures.join('\n  - ')}`,
