@@ -19,6 +19,7 @@ import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { dockerMounts, ensureCacheVolume } from '../../workspaces/docker-mounts.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
+import type { SandboxOutcome } from '../supervisor/job-runner.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
 import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
@@ -26,7 +27,7 @@ import { type ConnectedEngine, connectEngine, translateEngineError } from './eng
 import { ImageManager } from './image-manager.js';
 import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';
 import { Reaper } from './reaper.js';
-import { Sandbox, type SandboxOutcome } from './sandbox.js';
+import { Sandbox } from './sandbox.js';
 import { describeAppArmor, resolveSeccompProfile, type SeccompSetting } from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
 

@@ -1,53 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { BoxrunError } from '../../core/errors.js';
-import {
-  encodeFrame,
-  encodeJob,
-  FrameDecoder,
-  type SupervisorJob,
-  type SupervisorReport,
-} from '../supervisor/protocol.js';
+import { runSupervisorJob, type SandboxOutcome, type SandboxRunOptions } from '../supervisor/job-runner.js';
+import { encodeFrame, type SupervisorJob } from '../supervisor/protocol.js';
+import { AttachTransport } from './attach-transport.js';
 import { translateEngineError } from './engine.js';
-
-/** Everything one supervised run produced, before it is turned into a verdict. */
-export interface SandboxOutcome {
-  report: SupervisorReport | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  files: { path: string; mode: number; content: Buffer }[];
-  refused: { path: string; reason: string }[];
-  /** The host's backstop fired: the supervisor did not finish in time and the container was killed. */
-  hostTimedOut: boolean;
-  /** The engine says the container was OOM-killed (only asked when the supervisor did not report). */
-  engineOomKilled: boolean;
-  /** What went wrong on boxrun's side, when the supervisor could not report. */
-  failure: string | null;
-}
-
-export interface SandboxRunOptions {
-  /** Wall limit of the program; the host kills the container this long after the job was sent plus slack. */
-  timeoutMs: number;
-  outputBytes: number;
-  signal?: AbortSignal;
-  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
-  /**
-   * Session mode (`boxrun-sv --session`): the attach stream survives the job, so the same
-   * container can run the next one after this one's report.
-   */
-  keepOpen?: boolean;
-  /** Leave the program's stdin open after the job's own stdin: feed it with writeStdin/closeStdin. */
-  openStdin?: boolean;
-  /** The supervisor has started the program. */
-  onStarted?: () => void;
-}
 
 /** Stdin written while a job runs goes out in frames of this size at most. */
 const LIVE_STDIN_CHUNK = 16 * 1024;
-
-/** Host-side slack past the program's own timeout before the container itself is killed. */
-const BACKSTOP_SLACK_MS = 5000;
 
 /**
  * One container with boxrun-sv as PID 1, attached before start so nothing is lost. Single use:
@@ -104,159 +64,11 @@ export class Sandbox {
   onDestroy: (() => void) | null = null;
 
   run(job: SupervisorJob, options: SandboxRunOptions): Promise<SandboxOutcome> {
-    const outcome: SandboxOutcome = {
-      report: null,
-      stdout: Buffer.alloc(0),
-      stderr: Buffer.alloc(0),
-      files: [],
-      refused: [],
-      hostTimedOut: false,
-      engineOomKilled: false,
-      failure: null,
-    };
-    const stdoutChunks: Buffer[] = [];
-    const stderrChunks: Buffer[] = [];
-    let stdoutBytes = 0;
-    let stderrBytes = 0;
-    const inputBytes = job.files.reduce((n, f) => n + f.content.length, 0);
-    // One output file is one frame: a compile step may return up to its files_bytes (256 MiB).
-    const filesBytes = job.limits.files_bytes ?? 0;
-    const decoder = new FrameDecoder(
-      Math.max(options.outputBytes, inputBytes, filesBytes, 64 * 1024 * 1024) + 4096,
-    );
-    let demuxBuffer: Buffer = Buffer.alloc(0);
-    let diagnostics = '';
-
-    return new Promise<SandboxOutcome>((resolve, reject) => {
-      let settled = false;
-      let abortKill: NodeJS.Timeout | undefined;
-      const finish = async (error?: BoxrunError) => {
-        if (settled) return;
-        settled = true;
-        this.jobRunning = false;
-        clearTimeout(backstop);
-        options.signal?.removeEventListener('abort', onAbort);
-        if (options.keepOpen && outcome.report) {
-          // The session goes on: only this job's listeners go, the stream stays for the next one.
-          clearTimeout(abortKill);
-          this.stream.off('data', onData);
-          this.stream.off('end', onEnd);
-          this.stream.off('close', onEnd);
-          this.stream.off('error', onError);
-        } else {
-          this.stream.removeAllListeners('data');
-          this.stream.destroy();
-        }
-        outcome.stdout = Buffer.concat(stdoutChunks);
-        outcome.stderr = Buffer.concat(stderrChunks);
-        if (error) return reject(error);
-        if (!outcome.report) {
-          // The supervisor died without a word: ask the engine what happened to it.
-          try {
-            const info = await this.container.inspect();
-            outcome.engineOomKilled = info.State.OOMKilled === true;
-            if (!outcome.failure && !outcome.hostTimedOut && !outcome.engineOomKilled) {
-              outcome.failure = `sandbox ended without a report (exit ${info.State.ExitCode})${diagnostics ? `: ${diagnostics.trim()}` : ''}`;
-            }
-          } catch (e) {
-            return reject(translateEngineError(e, 'inspecting a sandbox'));
-          }
-        }
-        resolve(outcome);
-      };
-
-      const handleStdout = (chunk: Buffer) => {
-        let events: ReturnType<FrameDecoder['push']>;
-        try {
-          events = decoder.push(chunk);
-        } catch (e) {
-          outcome.failure = `protocol error: ${(e as Error).message}`;
-          void this.container.kill().catch(() => {});
-          return void finish();
-        }
-        for (const ev of events) {
-          switch (ev.type) {
-            case 'stdout':
-            case 'stderr': {
-              // The supervisor caps each stream; this is the belt to its braces.
-              const isOut = ev.type === 'stdout';
-              const used = isOut ? stdoutBytes : stderrBytes;
-              const room = Math.max(0, options.outputBytes - used);
-              const data = ev.data.length > room ? ev.data.subarray(0, room) : ev.data;
-              if (data.length > 0) {
-                (isOut ? stdoutChunks : stderrChunks).push(data);
-                options.onOutput?.(ev.type, data);
-              }
-              if (isOut) stdoutBytes += data.length;
-              else stderrBytes += data.length;
-              break;
-            }
-            case 'file':
-              outcome.files.push({ path: ev.path, mode: ev.mode, content: ev.content });
-              break;
-            case 'refused':
-              outcome.refused.push({ path: ev.path, reason: ev.reason });
-              break;
-            case 'result':
-              outcome.report = ev.report;
-              void finish();
-              break;
-            case 'error':
-              outcome.failure = `supervisor: ${ev.message}`;
-              void finish();
-              break;
-            case 'started':
-              options.onStarted?.();
-              break;
-          }
-        }
-      };
-
-      // Docker multiplexes the attached streams: [type][0 0 0][size u32 BE][payload].
-      const onData = (chunk: Buffer) => {
-        demuxBuffer = demuxBuffer.length === 0 ? chunk : Buffer.concat([demuxBuffer, chunk]);
-        while (demuxBuffer.length >= 8) {
-          const size = demuxBuffer.readUInt32BE(4);
-          if (demuxBuffer.length < 8 + size) break;
-          const kind = demuxBuffer[0];
-          const payload = demuxBuffer.subarray(8, 8 + size);
-          demuxBuffer = demuxBuffer.subarray(8 + size);
-          if (kind === 1) handleStdout(payload);
-          else if (kind === 2 && diagnostics.length < 4096) diagnostics += payload.toString('utf8');
-          if (settled) return;
-        }
-      };
-      const onEnd = () => void finish();
-      const onError = (e: Error) => {
-        if (!settled) void finish(translateEngineError(e, 'talking to a sandbox'));
-      };
-      this.stream.on('data', onData);
-      this.stream.on('end', onEnd);
-      this.stream.on('close', onEnd);
-      this.stream.on('error', onError);
-
-      const backstop = setTimeout(() => {
-        outcome.hostTimedOut = true;
-        void this.container.kill().catch(() => {});
-      }, options.timeoutMs + BACKSTOP_SLACK_MS);
-
-      const onAbort = () => {
-        this.stream.write(encodeFrame('K'));
-        abortKill = setTimeout(() => void this.container.kill().catch(() => {}), 2000);
-        abortKill.unref();
-      };
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-
-      this.jobRunning = true;
-      const frames = encodeJob(job);
-      // encodeJob ends with stdin EOF ('i') and run ('R'); an open stdin leaves the EOF out.
-      const toSend = options.openStdin ? [...frames.slice(0, -2), ...frames.slice(-1)] : frames;
-      // One write for the whole job instead of one per frame: fewer syscalls and engine copies.
-      this.stream.cork();
-      for (const frame of toSend) this.stream.write(frame);
-      this.stream.uncork();
+    this.jobRunning = true;
+    const transport = new AttachTransport(this.container, this.stream, () => {
+      this.jobRunning = false;
     });
+    return runSupervisorJob(job, options, transport);
   }
 
   /**

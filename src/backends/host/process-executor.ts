@@ -17,7 +17,7 @@ import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
 import { toStepResult } from '../docker/docker-executor.js';
-import type { SandboxOutcome } from '../docker/sandbox.js';
+import type { SandboxOutcome } from '../supervisor/job-runner.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
 
 /** What one step needs from a concrete process backend. */

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { BoxrunError } from '../../core/errors.js';
-import type { SandboxOutcome, SandboxRunOptions } from '../docker/sandbox.js';
-import { encodeFrame, encodeJob, FrameDecoder, type SupervisorJob } from '../supervisor/protocol.js';
+import { runSupervisorJob, type SandboxOutcome, type SandboxRunOptions } from '../supervisor/job-runner.js';
+import type { SupervisorJob } from '../supervisor/protocol.js';
 
 /** How to start boxrun-sv (directly, or wrapped in bwrap/prlimit/setpriv) as a child process. */
 export interface ProcessLaunch {
@@ -14,9 +14,6 @@ export interface ProcessLaunch {
   /** Written to the child's fd 3 and closed (bwrap reads its seccomp program from there). */
   extraInput?: Buffer;
 }
-
-/** Host-side slack past the program's own timeout before the supervisor itself is killed. */
-const BACKSTOP_SLACK_MS = 5000;
 
 /**
  * boxrun-sv as a child process, spoken to over plain pipes: the same protocol as the Docker
@@ -80,106 +77,22 @@ export class ProcessSandbox {
   }
 
   run(job: SupervisorJob, options: SandboxRunOptions): Promise<SandboxOutcome> {
-    const outcome: SandboxOutcome = {
-      report: null,
-      stdout: Buffer.alloc(0),
-      stderr: Buffer.alloc(0),
-      files: [],
-      refused: [],
-      hostTimedOut: false,
-      engineOomKilled: false,
-      failure: null,
-    };
-    const stdoutChunks: Buffer[] = [];
-    const stderrChunks: Buffer[] = [];
-    let stdoutBytes = 0;
-    let stderrBytes = 0;
-    const inputBytes = job.files.reduce((n, f) => n + f.content.length, 0);
-    const decoder = new FrameDecoder(Math.max(options.outputBytes, inputBytes, 64 * 1024 * 1024) + 4096);
-    let diagnostics = '';
     const { child } = this;
-
-    return new Promise<SandboxOutcome>((resolve) => {
-      let settled = false;
-      const finish = async () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(backstop);
-        options.signal?.removeEventListener('abort', onAbort);
-        child.stdout?.removeAllListeners('data');
-        outcome.stdout = Buffer.concat(stdoutChunks);
-        outcome.stderr = Buffer.concat(stderrChunks);
-        if (!outcome.report) {
-          const code = await this.exited;
-          if (!outcome.failure && !outcome.hostTimedOut) {
-            outcome.failure = `sandbox ended without a report (exit ${code ?? child.signalCode})${diagnostics ? `: ${diagnostics.trim()}` : ''}`;
-          }
-        }
-        resolve(outcome);
-      };
-
-      child.stdout?.on('data', (chunk: Buffer) => {
-        let events: ReturnType<FrameDecoder['push']>;
-        try {
-          events = decoder.push(chunk);
-        } catch (e) {
-          outcome.failure = `protocol error: ${(e as Error).message}`;
-          this.kill();
-          return void finish();
-        }
-        for (const ev of events) {
-          switch (ev.type) {
-            case 'stdout':
-            case 'stderr': {
-              const isOut = ev.type === 'stdout';
-              const used = isOut ? stdoutBytes : stderrBytes;
-              const room = Math.max(0, options.outputBytes - used);
-              const data = ev.data.length > room ? ev.data.subarray(0, room) : ev.data;
-              if (data.length > 0) {
-                (isOut ? stdoutChunks : stderrChunks).push(data);
-                options.onOutput?.(ev.type, data);
-              }
-              if (isOut) stdoutBytes += data.length;
-              else stderrBytes += data.length;
-              break;
-            }
-            case 'file':
-              outcome.files.push({ path: ev.path, mode: ev.mode, content: ev.content });
-              break;
-            case 'refused':
-              outcome.refused.push({ path: ev.path, reason: ev.reason });
-              break;
-            case 'result':
-              outcome.report = ev.report;
-              void finish();
-              return;
-            case 'error':
-              outcome.failure = `supervisor: ${ev.message}`;
-              void finish();
-              return;
-            case 'started':
-              break;
-          }
-        }
-      });
-      child.stderr?.on('data', (chunk: Buffer) => {
-        if (diagnostics.length < 4096) diagnostics += chunk.toString('utf8');
-      });
-      child.once('close', () => void finish());
-
-      const backstop = setTimeout(() => {
-        outcome.hostTimedOut = true;
-        this.kill();
-      }, options.timeoutMs + BACKSTOP_SLACK_MS);
-
-      const onAbort = () => {
-        child.stdin?.write(encodeFrame('K'));
-        setTimeout(() => this.kill(), 2000).unref();
-      };
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-
-      for (const frame of encodeJob(job)) child.stdin?.write(frame);
+    return runSupervisorJob(job, options, {
+      listen: (feed) => {
+        child.stdout?.on('data', (chunk: Buffer) => feed.frames(chunk));
+        child.stderr?.on('data', (chunk: Buffer) => feed.diagnostics(chunk));
+        child.once('close', () => feed.end());
+      },
+      send: (frames) => {
+        for (const frame of frames) child.stdin?.write(frame);
+      },
+      kill: () => this.kill(),
+      release: () => child.stdout?.removeAllListeners('data'),
+      exitStatus: async () => {
+        const code = await this.exited;
+        return { exit: code ?? child.signalCode, oomKilled: false };
+      },
     });
   }
 }
