@@ -4,7 +4,8 @@ import { reapNetworks } from './network-policy.js';
 
 /**
  * Removes boxrun containers a crashed process left behind: those past their deadline label (plus
- * grace), and exited ones (a sandbox's supervisor exits when its owner's connection drops).
+ * grace), and exited ones (a sandbox's supervisor exits when its owner's connection drops) or never
+ * started ones older than the grace.
  */
 export class Reaper {
   private timer: NodeJS.Timeout | null = null;
@@ -45,7 +46,10 @@ export class Reaper {
       for (const c of list) {
         const deadline = Number(c.Labels[LABEL_DEADLINE] ?? 0);
         const overdue = deadline > 0 && now > deadline + this.graceMs;
-        const exitedLongAgo = c.State === 'exited' && now - c.Created * 1000 > this.graceMs;
+        // 'created': its owner died between create and start (every owner starts at once), so
+        // it would otherwise wait for its deadline, which counts the run's whole time limit.
+        const abandoned = c.State === 'exited' || c.State === 'created';
+        const exitedLongAgo = abandoned && now - c.Created * 1000 > this.graceMs;
         if (!overdue && !exitedLongAgo) continue;
         try {
           await this.docker.getContainer(c.Id).remove({ force: true, v: true });
