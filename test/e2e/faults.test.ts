@@ -34,8 +34,11 @@ describe('faults: the service killed with SIGKILL mid-load', () => {
   const dir = mkdtempSync(join(tmpdir(), 'boxrun-fault-kill-'));
   // A short reap grace so the orphans of the killed process go within the test (docs: the reaper
   // removes exited boxrun containers older than the grace).
+  // No warm pool: every container here is one of these executions', so "none left" is exact and
+  // no idle pool container of a killed process outlives the test (CI counts every container).
   const env = {
     BOXRUN_SERVER_MAX_CONCURRENT: '2',
+    BOXRUN_SERVER_WARM_POOL: 'false',
     BOXRUN_DOCKER_REAP_GRACE_SECONDS: '10',
     BOXRUN_DOCKER_REAP_INTERVAL_SECONDS: '2',
   };
@@ -171,7 +174,7 @@ describe('faults: the store on a full disk', () => {
   it.skipIf(!mounted)(
     'answers 503 STORE_UNAVAILABLE with the reason, acknowledges only what was written, recovers',
     async () => {
-      const env = { BOXRUN_SERVER_MAX_CONCURRENT: '2' };
+      const env = { BOXRUN_SERVER_MAX_CONCURRENT: '2', BOXRUN_SERVER_WARM_POOL: 'false' };
       svc = await startServe(dir, env, ['--db', join(mnt, 'boxrun.db')]);
       const first = await api(svc.url, 'POST', '/v1/executions', py('print("before")'));
       expect(first.status).toBe(200);
