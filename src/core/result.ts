@@ -85,3 +85,52 @@ export interface ExecutionResult extends StepResult {
   /** For requests with a Dockerfile: how the image was built (or found built). */
   build?: BuildInfo;
 }
+
+/** What ran where: the fields of a result that do not depend on how the program did. */
+export interface ResultOrigin {
+  id: string;
+  runtime: string | null;
+  image: string;
+  isolationLevel: IsolationLevel;
+}
+
+/**
+ * The result of an execution whose program never ran (its image build or its compile step failed,
+ * or boxrun failed first): no output, no measurements.
+ */
+export function notRunResult(
+  status: ExecutionStatus,
+  origin: ResultOrigin,
+  message?: string,
+): ExecutionResult {
+  return {
+    id: origin.id,
+    status,
+    exitCode: null,
+    signal: null,
+    stdout: '',
+    stderr: '',
+    stdoutEncoding: 'utf8',
+    stderrEncoding: 'utf8',
+    timedOut: false,
+    oomKilled: false,
+    outputTruncated: false,
+    durationMs: 0,
+    cpuTimeMs: 0,
+    peakMemoryBytes: 0,
+    ...(message !== undefined ? { message } : {}),
+    runtime: origin.runtime,
+    image: origin.image,
+    files: [],
+    refusedFiles: [],
+    isolationLevel: origin.isolationLevel,
+  };
+}
+
+/** The result of every run of a program whose compile step failed. */
+export function compileFailureResult(origin: ResultOrigin, compile: StepResult): ExecutionResult {
+  return {
+    ...notRunResult('compile_error', origin, `compilation failed (${compile.status})`),
+    compile,
+  };
+}

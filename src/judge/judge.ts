@@ -2,12 +2,12 @@ import { WORK_DIR } from '../backends/supervisor/protocol.js';
 import { BoxrunError, isBoxrunError } from '../core/errors.js';
 import type { ExecuteOptions, Executor, PreparedProgram } from '../core/executor.js';
 import { type ExecutionRequest, type ExecutionRequestInput, MAX_STDIN_BYTES } from '../core/request.js';
-import type { Encoding, ExecutionResult } from '../core/result.js';
+import { type Encoding, type ExecutionResult, notRunResult } from '../core/result.js';
 import { parseDoctestSummary } from '../reports/doctest-summary.js';
 import { parseJUnitXml } from '../reports/junit-xml.js';
 import { parseTap } from '../reports/tap.js';
 import { mergeReports, type TestReport } from '../reports/test-report.js';
-import { validateRequest } from '../runtimes/plan.js';
+import { resultOrigin, validateRequest } from '../runtimes/plan.js';
 import { compareOutput } from './compare.js';
 import { MAX_TEST_DATA_BYTES, type TestCase, type TestFramework } from './judge-request.js';
 import { type TestCaseResult, VERDICTS, type Verdict } from './test-case-result.js';
@@ -165,35 +165,12 @@ async function runTest(
     if (isBoxrunError(error, 'CANCELED') || options.signal?.aborted) throw error;
     if (isBoxrunError(error) && error.code !== 'SANDBOX_FAILED' && error.code !== 'INTERNAL') throw error;
     return {
-      ...(prepared.failed ?? emptyRun(prepared)),
+      ...(prepared.failed ??
+        notRunResult('internal_error', resultOrigin(prepared.plan, prepared.id, 'container'))),
       status: 'internal_error',
       message: (error as Error).message,
     };
   }
-}
-
-function emptyRun(prepared: PreparedProgram): ExecutionResult {
-  return {
-    id: prepared.id,
-    status: 'internal_error',
-    exitCode: null,
-    signal: null,
-    stdout: '',
-    stderr: '',
-    stdoutEncoding: 'utf8',
-    stderrEncoding: 'utf8',
-    timedOut: false,
-    oomKilled: false,
-    outputTruncated: false,
-    durationMs: 0,
-    cpuTimeMs: 0,
-    peakMemoryBytes: 0,
-    runtime: prepared.plan.runtime?.name ?? null,
-    image: prepared.plan.image,
-    files: [],
-    refusedFiles: [],
-    isolationLevel: 'container',
-  };
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; results in item order; the first error wins. */

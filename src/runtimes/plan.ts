@@ -2,6 +2,7 @@ import { posix } from 'node:path';
 import type { SupervisorJob } from '../backends/supervisor/protocol.js';
 import type { LimitsConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
+import type { RunVariant } from '../core/executor.js';
 import {
   type ExecutionRequest,
   type ExecutionRequestInput,
@@ -11,6 +12,7 @@ import {
   MAX_TOTAL_INPUT_BYTES,
   type ResourceLimits,
 } from '../core/request.js';
+import type { IsolationLevel, ResultOrigin } from '../core/result.js';
 import type { RuntimeDefinition } from './definitions.js';
 import type { RuntimeRegistry } from './registry.js';
 
@@ -208,4 +210,36 @@ export function planExecution(
     compile,
     run,
   };
+}
+
+/**
+ * The run step of a prepared program for one variant (a test case's stdin, arguments or time
+ * limit), starting from `files` (the input files, or the compile step's output).
+ */
+export function planRunVariant(
+  plan: ExecutionPlan,
+  files: SupervisorJob['files'],
+  variant: RunVariant = {},
+): StepPlan {
+  const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
+  const job: SupervisorJob = {
+    ...plan.run.job,
+    files,
+    ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),
+    ...(variant.argv
+      ? {
+          argv: [
+            ...plan.run.job.argv.slice(0, plan.run.job.argv.length - plan.request.argv.length),
+            ...variant.argv,
+          ],
+        }
+      : {}),
+    limits: { ...plan.run.job.limits, timeout_ms: limits.timeoutMs },
+  };
+  return { limits, job };
+}
+
+/** What a result of this plan says ran where. */
+export function resultOrigin(plan: ExecutionPlan, id: string, isolationLevel: IsolationLevel): ResultOrigin {
+  return { id, runtime: plan.runtime?.name ?? null, image: plan.image, isolationLevel };
 }

@@ -1,8 +1,8 @@
 import { posix } from 'node:path';
-import { toStepResult } from '../backends/docker/docker-executor.js';
 import type { Sandbox } from '../backends/docker/sandbox.js';
 import type { SandboxOutcome } from '../backends/supervisor/job-runner.js';
 import type { SupervisorJob } from '../backends/supervisor/protocol.js';
+import { toStepResult } from '../backends/supervisor/step-result.js';
 import { BoxrunError } from '../core/errors.js';
 import { type ResourceLimits, relativePathSchema } from '../core/request.js';
 import type { StepResult } from '../core/result.js';

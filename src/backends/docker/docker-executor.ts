@@ -12,15 +12,27 @@ import type {
   RunVariant,
 } from '../../core/executor.js';
 import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
-import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
-import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
+import {
+  type BuildInfo,
+  compileFailureResult,
+  type ExecutionResult,
+  type IsolationLevel,
+  notRunResult,
+} from '../../core/result.js';
 import { isJudgedRequest, judge } from '../../judge/judge.js';
-import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
+import {
+  type ExecutionPlan,
+  planExecution,
+  planRunVariant,
+  resultOrigin,
+  type StepPlan,
+} from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { dockerMounts, ensureCacheVolume } from '../../workspaces/docker-mounts.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
+import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
 import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
 import { type ConnectedEngine, connectEngine, translateEngineError } from './engine.js';
@@ -198,7 +210,11 @@ export class DockerExecutor implements Executor {
     if (plan.compile) {
       const outcome = await this.runStep(prepared, plan.compile, plan.compile.job, options);
       prepared.compile = toStepResult(outcome, plan.compile.limits);
-      if (prepared.compile.status !== 'ok') prepared.failed = this.compileFailure(id, plan, prepared.compile);
+      if (prepared.compile.status !== 'ok')
+        prepared.failed = compileFailureResult(
+          resultOrigin(plan, id, this.isolationLevel()),
+          prepared.compile,
+        );
       if (prepared.failed && build) prepared.failed.build = build;
       prepared.files = outcome.files;
     }
@@ -212,44 +228,10 @@ export class DockerExecutor implements Executor {
     options: ExecuteOptions = {},
   ): Promise<ExecutionResult> {
     if (prepared.failed) return prepared.failed;
-    const { plan } = prepared;
-    const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
-    const job: SupervisorJob = {
-      ...plan.run.job,
-      files: prepared.files,
-      ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),
-      ...(variant.argv
-        ? {
-            argv: [
-              ...plan.run.job.argv.slice(0, plan.run.job.argv.length - plan.request.argv.length),
-              ...variant.argv,
-            ],
-          }
-        : {}),
-      limits: { ...plan.run.job.limits, timeout_ms: limits.timeoutMs },
-    };
-    const outcome = await this.runStep(prepared, { limits, job }, job, options);
-    const step = toStepResult(outcome, limits);
-    return {
-      id: options.id ?? prepared.id,
-      ...step,
-      runtime: plan.runtime?.name ?? null,
-      image: plan.image,
-      files: outcome.files.map((f) => {
-        const enc = encodeBytes(f.content);
-        return {
-          path: f.path,
-          content: enc.text,
-          encoding: enc.encoding,
-          mode: f.mode,
-          size: f.content.length,
-        };
-      }),
-      refusedFiles: outcome.refused,
-      isolationLevel: this.isolationLevel(),
-      ...(prepared.compile ? { compile: prepared.compile } : {}),
-      ...(prepared.build ? { build: prepared.build } : {}),
-    };
+    const run = planRunVariant(prepared.plan, prepared.files, variant);
+    const outcome = await this.runStep(prepared, run, run.job, options);
+    const step = toStepResult(outcome, run.limits);
+    return toExecutionResult(outcome, step, prepared, options.id ?? prepared.id, this.isolationLevel());
   }
 
   private async runStep(
@@ -343,26 +325,11 @@ export class DockerExecutor implements Executor {
 
   private buildFailure(id: string, plan: ExecutionPlan, build: BuildInfo): ExecutionResult {
     return {
-      id,
-      status: 'build_error',
-      exitCode: null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      stdoutEncoding: 'utf8',
-      stderrEncoding: 'utf8',
-      timedOut: false,
-      oomKilled: false,
-      outputTruncated: false,
-      durationMs: 0,
-      cpuTimeMs: 0,
-      peakMemoryBytes: 0,
-      message: `image build failed: ${build.error?.split('\n').pop() ?? 'unknown error'}`,
-      runtime: plan.runtime?.name ?? null,
-      image: build.image,
-      files: [],
-      refusedFiles: [],
-      isolationLevel: this.isolationLevel(),
+      ...notRunResult(
+        'build_error',
+        { ...resultOrigin(plan, id, this.isolationLevel()), image: build.image },
+        `image build failed: ${build.error?.split('\n').pop() ?? 'unknown error'}`,
+      ),
       build,
     };
   }
@@ -414,32 +381,6 @@ export class DockerExecutor implements Executor {
   /** A backend's last word on a sandbox's spec (Podman's quirks); the same spec for Docker. */
   protected adaptSpec(spec: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions {
     return spec;
-  }
-
-  private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
-    return {
-      id,
-      status: 'compile_error',
-      exitCode: null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      stdoutEncoding: 'utf8',
-      stderrEncoding: 'utf8',
-      timedOut: false,
-      oomKilled: false,
-      outputTruncated: false,
-      durationMs: 0,
-      cpuTimeMs: 0,
-      peakMemoryBytes: 0,
-      message: `compilation failed (${compile.status})`,
-      runtime: plan.runtime?.name ?? null,
-      image: plan.image,
-      files: [],
-      refusedFiles: [],
-      isolationLevel: this.isolationLevel(),
-      compile,
-    };
   }
 
   private track(cleanup: Promise<void>): void {
@@ -562,68 +503,4 @@ export class DockerExecutor implements Executor {
     await this.pool?.close();
     while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
   }
-}
-
-/** Supervisor report + host observations → one step's result. */
-export function toStepResult(outcome: SandboxOutcome, limits: ResourceLimits): StepResult {
-  const r = outcome.report;
-  const stdout = encodeBytes(outcome.stdout);
-  const stderr = encodeBytes(outcome.stderr);
-  const base = {
-    stdout: stdout.text,
-    stderr: stderr.text,
-    stdoutEncoding: stdout.encoding,
-    stderrEncoding: stderr.encoding,
-  };
-  if (!r) {
-    // The supervisor never reported: the container was killed from outside or died.
-    const timedOut = outcome.hostTimedOut;
-    const oomKilled = outcome.engineOomKilled;
-    const status = oomKilled ? 'memory_limit' : timedOut ? 'time_limit' : 'internal_error';
-    return {
-      ...base,
-      status,
-      exitCode: null,
-      signal: timedOut || oomKilled ? 'SIGKILL' : null,
-      timedOut,
-      oomKilled,
-      outputTruncated: false,
-      durationMs: timedOut ? limits.timeoutMs : 0,
-      cpuTimeMs: 0,
-      peakMemoryBytes: oomKilled ? limits.memoryMb * 1024 * 1024 : 0,
-      ...(outcome.failure ? { message: outcome.failure } : {}),
-    };
-  }
-  const oomKilled = r.oomKills > 0;
-  const timedOut = r.timedOut || r.cpuExceeded;
-  const outputTruncated = r.outputLimited !== null;
-  const exitCode = r.signal > 0 ? null : r.exitCode;
-  const status = classifyStep({
-    exitCode,
-    signal: r.signal,
-    oomKilled,
-    timedOut,
-    outputTruncated,
-    execError: r.execError,
-  });
-  let message: string | undefined;
-  if (r.execError) message = `could not start the program: ${r.execError}`;
-  else if (r.cpuExceeded) message = `CPU time limit of ${limits.cpuTimeMs} ms exceeded`;
-  else if (r.timedOut) message = `wall time limit of ${limits.timeoutMs} ms exceeded`;
-  else if (oomKilled) message = `memory limit of ${limits.memoryMb} MiB exceeded`;
-  else if (outputTruncated)
-    message = `${r.outputLimited} exceeded the output limit of ${limits.outputBytes} bytes`;
-  return {
-    ...base,
-    status,
-    exitCode,
-    signal: signalName(r.signal),
-    timedOut,
-    oomKilled,
-    outputTruncated,
-    durationMs: Math.round(r.durationUs / 1000),
-    cpuTimeMs: Math.round(r.cpuTimeUs / 1000),
-    peakMemoryBytes: r.maxRssKb * 1024,
-    ...(message ? { message } : {}),
-  };
 }

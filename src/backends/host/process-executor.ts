@@ -11,14 +11,24 @@ import type {
   RunVariant,
 } from '../../core/executor.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
-import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
-import { encodeBytes } from '../../core/verdict.js';
-import { type ExecutionPlan, planExecution, type StepPlan } from '../../runtimes/plan.js';
+import {
+  compileFailureResult,
+  type ExecutionResult,
+  type IsolationLevel,
+  type StepResult,
+} from '../../core/result.js';
+import {
+  type ExecutionPlan,
+  planExecution,
+  planRunVariant,
+  resultOrigin,
+  type StepPlan,
+} from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
-import { toStepResult } from '../docker/docker-executor.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
+import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
 
 /** What one step needs from a concrete process backend. */
 export interface StepContext {
@@ -89,7 +99,11 @@ export abstract class ProcessExecutor implements Executor {
         compiling: true,
       });
       prepared.compile = outcome.step;
-      if (prepared.compile.status !== 'ok') prepared.failed = this.compileFailure(id, plan, prepared.compile);
+      if (prepared.compile.status !== 'ok')
+        prepared.failed = compileFailureResult(
+          resultOrigin(plan, id, this.isolationLevel()),
+          prepared.compile,
+        );
       prepared.files = outcome.outcome.files;
     }
     return prepared;
@@ -101,51 +115,18 @@ export abstract class ProcessExecutor implements Executor {
     options: ExecuteOptions = {},
   ): Promise<ExecutionResult> {
     if (prepared.failed) return prepared.failed;
-    const { plan } = prepared;
-    const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
-    const job: SupervisorJob = {
-      ...plan.run.job,
-      files: prepared.files,
-      ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),
-      ...(variant.argv
-        ? {
-            argv: [
-              ...plan.run.job.argv.slice(0, plan.run.job.argv.length - plan.request.argv.length),
-              ...variant.argv,
-            ],
-          }
-        : {}),
-      limits: { ...plan.run.job.limits, timeout_ms: limits.timeoutMs },
-    };
-    const mounts = resolveSandboxMounts(plan.request, this.config);
+    const run = planRunVariant(prepared.plan, prepared.files, variant);
+    const id = options.id ?? prepared.id;
     const { outcome, step } = await this.step({
-      id: options.id ?? prepared.id,
-      plan,
-      step: { limits, job },
-      job,
-      mounts,
+      id,
+      plan: prepared.plan,
+      step: run,
+      job: run.job,
+      mounts: resolveSandboxMounts(prepared.plan.request, this.config),
       options,
       compiling: false,
     });
-    return {
-      id: options.id ?? prepared.id,
-      ...step,
-      runtime: plan.runtime?.name ?? null,
-      image: plan.image,
-      files: outcome.files.map((f) => {
-        const enc = encodeBytes(f.content);
-        return {
-          path: f.path,
-          content: enc.text,
-          encoding: enc.encoding,
-          mode: f.mode,
-          size: f.content.length,
-        };
-      }),
-      refusedFiles: outcome.refused,
-      isolationLevel: this.isolationLevel(),
-      ...(prepared.compile ? { compile: prepared.compile } : {}),
-    };
+    return toExecutionResult(outcome, step, prepared, id, this.isolationLevel());
   }
 
   /** Cleanup that need not delay the result (sandbox teardown); close() still waits for it. */
@@ -165,32 +146,6 @@ export abstract class ProcessExecutor implements Executor {
       throw new BoxrunError('CANCELED', 'execution canceled');
     }
     return { outcome, step: this.adjustStep(toStepResult(outcome, ctx.step.limits), ctx) };
-  }
-
-  private compileFailure(id: string, plan: ExecutionPlan, compile: StepResult): ExecutionResult {
-    return {
-      id,
-      status: 'compile_error',
-      exitCode: null,
-      signal: null,
-      stdout: '',
-      stderr: '',
-      stdoutEncoding: 'utf8',
-      stderrEncoding: 'utf8',
-      timedOut: false,
-      oomKilled: false,
-      outputTruncated: false,
-      durationMs: 0,
-      cpuTimeMs: 0,
-      peakMemoryBytes: 0,
-      message: `compilation failed (${compile.status})`,
-      runtime: plan.runtime?.name ?? null,
-      image: plan.image,
-      files: [],
-      refusedFiles: [],
-      isolationLevel: this.isolationLevel(),
-      compile,
-    };
   }
 
   async close(): Promise<void> {
