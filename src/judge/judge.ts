@@ -37,6 +37,22 @@ export function isJudgedRequest(input: ExecutionRequestInput): boolean {
 }
 
 /**
+ * Executor.execute of every backend: a judged request (tests, testFramework) is judged; any other
+ * is prepared and run once.
+ */
+export async function executeRequest(
+  executor: JudgingExecutor,
+  input: ExecutionRequestInput,
+  options: ExecuteOptions,
+  maxTimeoutMs: number,
+): Promise<ExecutionResult> {
+  // Test cases / test suites: the judge prepares once and runs each case through runPrepared.
+  if (isJudgedRequest(input)) return judge(executor, input, { ...options, maxTimeoutMs });
+  const prepared = await executor.prepare(input, options);
+  return prepared.failed ?? executor.runPrepared(prepared, {}, options);
+}
+
+/**
  * Judges a request: with `tests`, compiles once and runs every test case in a fresh sandbox (at
  * most `concurrency` at once), comparing each output with the expected one; with `testFramework`,
  * runs the program as a test suite and parses its report. Failures of the program are verdicts in

@@ -373,6 +373,20 @@ export function describeExecutorConformance(
         expect(refused['out/real']).toBe('hard link');
       });
 
+      it('judges test cases through execute: one verdict per test, in order', async () => {
+        const r = await run({
+          runtime: 'python',
+          files: [{ path: 'main.py', content: 'a, b = map(int, input().split())\nprint(a + b)\n' }],
+          tests: [
+            { stdin: '1 2\n', expectedOutput: '3\n' },
+            { stdin: '2 2\n', expectedOutput: '5\n' },
+          ],
+        });
+        expect(r.tests?.map((t) => t.verdict)).toEqual(['accepted', 'wrong_answer']);
+        expect(r.verdict).toBe('wrong_answer');
+        expect([r.passed, r.total]).toEqual([1, 2]);
+      });
+
       it('rejects input paths that escape the work dir before running anything', async () => {
         for (const path of ['../x', '/etc/passwd', 'a/../../x', 'a\0b']) {
           await expect(run({ runtime: 'bash', files: [{ path, content: '' }] })).rejects.toMatchObject({

@@ -19,7 +19,7 @@ import {
   type IsolationLevel,
   notRunResult,
 } from '../../core/result.js';
-import { isJudgedRequest, judge } from '../../judge/judge.js';
+import { executeRequest } from '../../judge/judge.js';
 import {
   type ExecutionPlan,
   planExecution,
@@ -170,11 +170,7 @@ export class DockerExecutor implements Executor {
   }
 
   async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    // Test cases / test suites: the judge prepares once and runs each case through runPrepared.
-    if (isJudgedRequest(input))
-      return judge(this, input, { ...options, maxTimeoutMs: this.config.maxLimits.timeoutMs });
-    const prepared = await this.prepare(input, options);
-    return prepared.failed ?? this.runPrepared(prepared, {}, options);
+    return executeRequest(this, input, options, this.config.maxLimits.timeoutMs);
   }
 
   /**

@@ -17,6 +17,7 @@ import {
   type IsolationLevel,
   type StepResult,
 } from '../../core/result.js';
+import { executeRequest } from '../../judge/judge.js';
 import {
   type ExecutionPlan,
   planExecution,
@@ -75,8 +76,7 @@ export abstract class ProcessExecutor implements Executor {
   async warmup(): Promise<void> {}
 
   async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    const prepared = await this.prepare(input, options);
-    return prepared.failed ?? this.runPrepared(prepared, {}, options);
+    return executeRequest(this, input, options, this.config.maxLimits.timeoutMs);
   }
 
   async prepare(input: ExecutionRequestInput, options: PrepareOptions = {}): Promise<PreparedProgram> {
