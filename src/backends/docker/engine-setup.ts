@@ -1,40 +1,14 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { BoxrunError } from '../../core/errors.js';
+import {
+  aptInstall,
+  type BackgroundDaemon,
+  commandExists,
+  type ProgressFn,
+  startDaemon,
+  waitForStartedDaemon,
+} from './background-daemon.js';
 import { type ConnectedEngine, connectEngine } from './engine.js';
-
-export type ProgressFn = (line: string) => void;
-
-function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
-
-function runVisible(cmd: string, args: string[], log: string): void {
-  const fd = openSync(log, 'a');
-  try {
-    const r = spawnSync(cmd, args, {
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
-    if (r.status !== 0) {
-      throw new BoxrunError('SETUP_FAILED', `${cmd} ${args.join(' ')} failed (exit ${r.status}); see ${log}`);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function waitForEngine(host: string | undefined, timeoutMs: number): Promise<ConnectedEngine> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await connectEngine(host);
-    } catch (error) {
-      if (Date.now() > until) throw error;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-}
 
 /**
  * Finds a running engine, or — as root with apt — installs Debian's docker.io and starts dockerd in
@@ -65,8 +39,7 @@ export async function ensureEngine(options: {
     }
     mkdirSync(dir, { recursive: true });
     progress('engine: installing Debian package docker.io (about a minute)');
-    runVisible('apt-get', ['update', '-q'], `${dir}/apt.log`);
-    runVisible('apt-get', ['install', '-y', '-q', 'docker.io'], `${dir}/apt.log`);
+    aptInstall('docker.io', `${dir}/apt.log`);
   }
   if (!isRoot) {
     throw new BoxrunError(
@@ -75,36 +48,21 @@ export async function ensureEngine(options: {
     );
   }
   mkdirSync(dir, { recursive: true });
-  const pidFile = `${dir}/dockerd.pid`;
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    try {
-      if (pid > 0) process.kill(pid, 0);
-      progress(`engine: dockerd (pid ${pid}) is starting; waiting`);
-      return await waitForEngine(undefined, 60_000);
-    } catch {
-      // stale pid file
-    }
-  }
-  const log = `${dir}/dockerd.log`;
-  progress(`engine: starting dockerd in the background (log: ${log})`);
-  const out = openSync(log, 'a');
-  const child = spawn('dockerd', ['--pidfile', `${dir}/docker.pid`], {
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
-  child.unref();
-  closeSync(out);
-  writeFileSync(pidFile, String(child.pid));
-  try {
-    const engine = await waitForEngine(undefined, 60_000);
-    progress(`engine: dockerd answers at ${engine.endpoint.url}`);
-    return engine;
-  } catch {
-    const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
-    throw new BoxrunError(
-      'ENGINE_UNAVAILABLE',
-      `dockerd did not answer within 60 s; last lines of ${log}:\n${tail}`,
-    );
-  }
+  const daemon: BackgroundDaemon = {
+    name: 'dockerd',
+    command: 'dockerd',
+    args: ['--pidfile', `${dir}/docker.pid`],
+    pidFile: `${dir}/dockerd.pid`,
+    logPath: `${dir}/dockerd.log`,
+    host: undefined,
+    timeoutMs: 60_000,
+  };
+  const starting = await waitForStartedDaemon(daemon, (pid) =>
+    progress(`engine: dockerd (pid ${pid}) is starting; waiting`),
+  );
+  if (starting) return starting;
+  progress(`engine: starting dockerd in the background (log: ${daemon.logPath})`);
+  const engine = await startDaemon(daemon);
+  progress(`engine: dockerd answers at ${engine.endpoint.url}`);
+  return engine;
 }

@@ -1,16 +1,17 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { BoxrunError } from '../../core/errors.js';
+import {
+  aptInstall,
+  type BackgroundDaemon,
+  commandExists,
+  type ProgressFn,
+  startDaemon,
+  waitForStartedDaemon,
+} from '../docker/background-daemon.js';
 import { type ConnectedEngine, connectEngine, translateEngineError } from '../docker/engine.js';
 import { LABEL_IMAGE_HASH } from '../docker/labels.js';
-
-export type ProgressFn = (line: string) => void;
-
-function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-}
 
 /** This process's hard limit (from /proc/self/limits), or null when unlimited or unknown. */
 function hardLimit(name: 'Max open files' | 'Max processes'): string | null {
@@ -36,18 +37,6 @@ function nprocLimit(): string | null {
   }
   if (hard && pidMax && /^\d+$/.test(pidMax)) return String(Math.min(Number(hard), Number(pidMax)));
   return hard ?? pidMax;
-}
-
-async function waitFor(host: string, timeoutMs: number): Promise<ConnectedEngine> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await connectEngine(host);
-    } catch (error) {
-      if (Date.now() > until) throw error;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 }
 
 /**
@@ -88,22 +77,7 @@ export async function ensurePodman(options: {
       );
     }
     progress('podman: installing Debian package podman (about a minute)');
-    const log = openSync(`${dir}/apt.log`, 'a');
-    try {
-      for (const args of [
-        ['update', '-q'],
-        ['install', '-y', '-q', 'podman'],
-      ]) {
-        const r = spawnSync('apt-get', args, {
-          stdio: ['ignore', log, log],
-          env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-        });
-        if (r.status !== 0)
-          throw new BoxrunError('SETUP_FAILED', `apt-get ${args.join(' ')} failed; see ${dir}/apt.log`);
-      }
-    } finally {
-      closeSync(log);
-    }
+    aptInstall('podman', `${dir}/apt.log`);
   }
   const socketPath = host.slice('unix://'.length);
   mkdirSync(socketPath.slice(0, socketPath.lastIndexOf('/')), { recursive: true });
@@ -116,41 +90,24 @@ export async function ensurePodman(options: {
     conf,
     `# Written by boxrun setup --engine podman.\n[containers]\ndefault_ulimits = [\n${ulimits.join('\n')}\n]\n`,
   );
-  const pidFile = `${dir}/service.pid`;
-  if (existsSync(pidFile)) {
-    const pid = Number(readFileSync(pidFile, 'utf8'));
-    try {
-      if (pid > 0) process.kill(pid, 0);
-      progress(`podman: service (pid ${pid}) is starting; waiting`);
-      return await waitFor(host, 30_000);
-    } catch {
-      // stale pid file
-    }
-  }
-  const logPath = `${dir}/service.log`;
-  progress(`podman: starting 'podman system service --time=0 ${host}' (log: ${logPath})`);
-  const out = openSync(logPath, 'a');
-  const child = spawn('podman', ['system', 'service', '--time=0', host], {
-    detached: true,
-    stdio: ['ignore', out, out],
+  const daemon: BackgroundDaemon = {
+    name: 'podman',
+    command: 'podman',
+    args: ['system', 'service', '--time=0', host],
     env: { ...process.env, CONTAINERS_CONF: conf },
-  });
-  child.unref();
-  closeSync(out);
-  writeFileSync(pidFile, String(child.pid));
-  try {
-    const engine = await waitFor(host, 30_000);
-    progress(`podman: service answers at ${host}`);
-    return engine;
-  } catch {
-    const tail = existsSync(logPath)
-      ? readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n')
-      : '';
-    throw new BoxrunError(
-      'ENGINE_UNAVAILABLE',
-      `podman did not answer within 30 s; last lines of ${logPath}:\n${tail}`,
-    );
-  }
+    pidFile: `${dir}/service.pid`,
+    logPath: `${dir}/service.log`,
+    host,
+    timeoutMs: 30_000,
+  };
+  const starting = await waitForStartedDaemon(daemon, (pid) =>
+    progress(`podman: service (pid ${pid}) is starting; waiting`),
+  );
+  if (starting) return starting;
+  progress(`podman: starting 'podman system service --time=0 ${host}' (log: ${daemon.logPath})`);
+  const engine = await startDaemon(daemon);
+  progress(`podman: service answers at ${host}`);
+  return engine;
 }
 
 async function hashOf(docker: Docker, image: string): Promise<string | null | undefined> {

@@ -1,0 +1,107 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { BoxrunError } from '../../core/errors.js';
+import { type ConnectedEngine, connectEngine } from './engine.js';
+
+/** A line of progress for the person running `boxrun setup`. */
+export type ProgressFn = (line: string) => void;
+
+export function commandExists(cmd: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** `apt-get update` and `apt-get install <pkg>`, their output appended to `log`. */
+export function aptInstall(pkg: string, log: string): void {
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', pkg],
+  ]) {
+    const fd = openSync(log, 'a');
+    try {
+      const r = spawnSync('apt-get', args, {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
+      if (r.status !== 0) {
+        throw new BoxrunError(
+          'SETUP_FAILED',
+          `apt-get ${args.join(' ')} failed (exit ${r.status}); see ${log}`,
+        );
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Connects to `host` (the default engine when undefined), retrying until `timeoutMs` has passed. */
+export async function waitForEngine(host: string | undefined, timeoutMs: number): Promise<ConnectedEngine> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await connectEngine(host);
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+/** An engine daemon that setup starts in the background, with its log and pid file in the state dir. */
+export interface BackgroundDaemon {
+  /** Its name in messages ("dockerd", "podman"). */
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  pidFile: string;
+  logPath: string;
+  /** The endpoint it serves (undefined: the default engine). */
+  host: string | undefined;
+  timeoutMs: number;
+}
+
+/**
+ * The engine of a daemon an earlier setup started and that is still coming up, or null when the
+ * pid file is missing or stale (or the daemon it names never answered).
+ */
+export async function waitForStartedDaemon(
+  daemon: BackgroundDaemon,
+  onWaiting: (pid: number) => void,
+): Promise<ConnectedEngine | null> {
+  if (!existsSync(daemon.pidFile)) return null;
+  const pid = Number(readFileSync(daemon.pidFile, 'utf8'));
+  try {
+    if (pid > 0) process.kill(pid, 0);
+    onWaiting(pid);
+    return await waitForEngine(daemon.host, daemon.timeoutMs);
+  } catch {
+    return null; // stale pid file
+  }
+}
+
+/**
+ * Starts the daemon detached (output appended to its log, pid in its pid file) and waits until its
+ * API answers; otherwise the error quotes the last lines of its log.
+ */
+export async function startDaemon(daemon: BackgroundDaemon): Promise<ConnectedEngine> {
+  const out = openSync(daemon.logPath, 'a');
+  const child = spawn(daemon.command, daemon.args, {
+    detached: true,
+    stdio: ['ignore', out, out],
+    ...(daemon.env ? { env: daemon.env } : {}),
+  });
+  child.unref();
+  closeSync(out);
+  writeFileSync(daemon.pidFile, String(child.pid));
+  try {
+    return await waitForEngine(daemon.host, daemon.timeoutMs);
+  } catch {
+    const log = daemon.logPath;
+    const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+    throw new BoxrunError(
+      'ENGINE_UNAVAILABLE',
+      `${daemon.name} did not answer within ${daemon.timeoutMs / 1000} s; last lines of ${log}:\n${tail}`,
+    );
+  }
+}
