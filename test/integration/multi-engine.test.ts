@@ -1,17 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
-  chownSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerSpec } from '../../src/backends/docker/container-spec.js';
@@ -22,120 +10,37 @@ import { loadConfig } from '../../src/config/config.js';
 import { BASE_ENV } from '../../src/runtimes/plan.js';
 import { defaultRegistry } from '../../src/runtimes/registry.js';
 import { SessionManager } from '../../src/sessions/session-manager.js';
+import { canStartPrivateEngine, copyImage, PrivateEngine } from '../support/second-engine.js';
 
 /**
  * The DinD topology of docker-compose.dind.yml, on one machine: a second dockerd with its own
  * state, sockets and bridge, reached over TCP on loopback, beside the main engine; a shared
  * workspace directory mounted by sandboxes on both.
  */
-const BRIDGE = 'br-boxrun2';
 const TCP = 'tcp://127.0.0.1:23750';
-const canRun =
-  process.getuid?.() === 0 &&
-  existsSync('/usr/sbin/dockerd') &&
-  existsSync('/usr/sbin/ip') &&
-  process.platform === 'linux';
+const canRun = canStartPrivateEngine;
 const why = canRun ? '' : ' (skipped: needs root, dockerd and ip to start a second engine)';
 
 const config = loadConfig();
 const python = defaultRegistry.get('python');
-let dir = '';
-let daemon: ChildProcess | null = null;
-let bridgeCreated = false;
-
-const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
-
-async function waitForPing(docker: Docker, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < end) {
-    if (daemon?.exitCode !== null && daemon?.exitCode !== undefined) break;
-    try {
-      await docker.ping();
-      return;
-    } catch (error) {
-      last = error;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-  const log = existsSync(join(dir, 'dockerd.log'))
-    ? readFileSync(join(dir, 'dockerd.log'), 'utf8').slice(-2000)
-    : '';
-  throw new Error(`second dockerd did not answer: ${String(last)}\n${log}`);
-}
-
-/** GET /images/get from one engine piped into POST /images/load on the other. */
-async function copyImage(from: Docker, to: Docker, name: string): Promise<void> {
-  const tar = (await from.getImage(name).get()) as unknown as Readable;
-  const response = (await to.loadImage(tar)) as unknown as Readable;
-  await new Promise<void>((resolve, reject) => {
-    response.on('data', () => {});
-    response.on('end', resolve);
-    response.on('error', reject);
-  });
-}
+let engine: PrivateEngine | null = null;
 
 beforeAll(async () => {
   if (!canRun) return;
-  dir = mkdtempSync(join(tmpdir(), 'boxrun-e2-'));
-  // A leftover from a run that was killed before its cleanup.
-  try {
-    ip('link', 'del', BRIDGE);
-  } catch {}
-  ip('link', 'add', BRIDGE, 'type', 'bridge');
-  bridgeCreated = true;
-  ip('addr', 'add', '172.31.250.1/24', 'dev', BRIDGE);
-  ip('link', 'set', BRIDGE, 'up');
-  const log = openSync(join(dir, 'dockerd.log'), 'a');
-  // Never --bridge none: it deletes the main engine's docker0 (docs: ENGINE-NOTES).
-  daemon = spawn(
-    '/usr/sbin/dockerd',
-    [
-      '--data-root',
-      join(dir, 'data'),
-      '--exec-root',
-      join(dir, 'exec'),
-      '--pidfile',
-      join(dir, 'docker.pid'),
-      '-H',
-      `unix://${join(dir, 'docker.sock')}`,
-      '-H',
-      TCP,
-      '--bridge',
-      BRIDGE,
-      '--iptables=false',
-    ],
-    { stdio: ['ignore', log, log] },
-  );
+  engine = new PrivateEngine({
+    prefix: 'boxrun-e2-',
+    bridge: 'br-boxrun2',
+    bridgeAddress: '172.31.250.1/24',
+    hosts: [TCP],
+  });
   const second = createDockerClient(TCP);
-  await waitForPing(second, 60_000);
+  await engine.create(second);
   const { docker: first } = await connectEngine(config.docker.host);
   await copyImage(first, second, python.image);
 }, 300_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null) {
-    const exited = new Promise((resolve) => daemon!.once('exit', resolve));
-    daemon.kill('SIGTERM');
-    const timer = setTimeout(() => daemon?.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (bridgeCreated) {
-    try {
-      ip('link', 'set', BRIDGE, 'down');
-      ip('link', 'del', BRIDGE);
-    } catch {}
-  }
-  if (dir) {
-    // dockerd leaves mounts (overlay, shm) under its roots when it dies hard; unmount before removing.
-    try {
-      execFileSync('sh', ['-c', `grep -o " ${dir}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`], {
-        stdio: 'pipe',
-      });
-    } catch {}
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await engine?.destroy(20_000);
 }, 60_000);
 
 describe.skipIf(!canRun)(`two engines at once${why}`, () => {
@@ -200,7 +105,7 @@ describe.skipIf(!canRun)(`two engines at once${why}`, () => {
   });
 
   it('shares a workspace directory between sandboxes on both engines', async () => {
-    const workspace = join(dir, 'workspace');
+    const workspace = join(engine!.dir, 'workspace');
     mkdirSync(workspace);
     writeFileSync(join(workspace, 'from-host.txt'), 'host\n');
     const [uid, gid] = config.docker.user.split(':').map(Number) as [number, number];
