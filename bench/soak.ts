@@ -159,6 +159,8 @@ export interface SoakReport {
   peak: ProcessSample;
   containersLeft: number;
   records: { listed: number; done: number; notDone: number };
+  /** The service's warm pool at the end (from /metrics); null when it has none. */
+  pool: { size: number; hits: number; misses: number } | null;
   machine: { cores: number; loadavg: number[] };
 }
 
@@ -254,6 +256,17 @@ async function listAll(base: string): Promise<{ id: string; status: string; verd
   return all;
 }
 
+/** boxrun_pool_* from /metrics: whether sandboxes came from the warm pool. */
+async function poolMetrics(base: string): Promise<SoakReport['pool']> {
+  const text = await fetch(`${base}/metrics`).then((r) => r.text());
+  const value = (name: string) => Number(text.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? Number.NaN);
+  const size = value('boxrun_pool_size');
+  const hits = value('boxrun_pool_hits_total');
+  const misses = value('boxrun_pool_misses_total');
+  if (Number.isNaN(size) || (size === 0 && !hits && !misses)) return null;
+  return { size, hits, misses };
+}
+
 export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const hardDeadline = Date.now() + options.deadlineMs;
@@ -340,6 +353,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   let elapsedSeconds = 0;
   let containersLeft = -1;
   let records = { listed: 0, done: 0, notDone: 0 };
+  let pool: SoakReport['pool'] = null;
   try {
     await phase(0, warmup);
     await settle();
@@ -353,6 +367,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     end = sampleProcess(pid, true);
     samplePeak();
 
+    pool = await poolMetrics(svc.url);
     const listed = await listAll(svc.url);
     const done = listed.filter((e) => e.status === 'done' && e.verdict !== null);
     records = { listed: listed.length, done: done.length, notDone: listed.length - done.length };
@@ -424,6 +439,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     peak,
     containersLeft,
     records,
+    pool,
     machine: { cores: cpus().length, loadavg: loadavg().map(round) },
   };
 }
@@ -443,6 +459,7 @@ export function formatReport(r: SoakReport): string {
     `unexpected        ${JSON.stringify(r.unexpected)}`,
     `records           ${r.records.listed} listed, ${r.records.done} done, ${r.records.notDone} not done`,
     `containers left   ${r.containersLeft}`,
+    `warm pool         ${r.pool ? `size ${r.pool.size}, ${r.pool.hits} hits, ${r.pool.misses} misses` : 'none'}`,
     `fds               baseline ${r.baseline?.fds}, end ${r.end?.fds}, peak ${r.peak.fds} (bound +${FD_GROWTH_BOUND}); by kind ${JSON.stringify(r.baseline?.fdKinds)} → ${JSON.stringify(r.end?.fdKinds)}`,
     `RSS               baseline ${mib(r.baseline?.rssBytes ?? 0)} MiB, end ${mib(r.end?.rssBytes ?? 0)} MiB, peak ${mib(r.peak.rssBytes)} MiB (bound +${mib(RSS_GROWTH_BOUND_BYTES)} MiB)`,
     `machine           ${r.machine.cores} cores, load ${r.machine.loadavg.join(' ')}`,
