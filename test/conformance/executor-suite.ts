@@ -240,7 +240,8 @@ export function describeExecutorConformance(
         });
         expect(r.status).toBe('time_limit');
         expect(r.message).toMatch(/CPU time/);
-        expect(r.cpuTimeMs).toBeGreaterThanOrEqual(500);
+        // The limit counts the whole cgroup (the supervisor too); the report counts the program only.
+        expect(r.cpuTimeMs).toBeGreaterThanOrEqual(400);
         expect(r.cpuTimeMs).toBeLessThan(2500);
       });
 
