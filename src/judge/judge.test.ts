@@ -34,7 +34,8 @@ function runResult(overrides: Partial<ExecutionResult> = {}): ExecutionResult {
  */
 function scriptedExecutor(answer: (variant: RunVariant) => Promise<Partial<ExecutionResult>>) {
   const stats = { prepared: 0, running: 0, maxRunning: 0 };
-  const executor: Pick<Executor, 'prepare' | 'runPrepared'> = {
+  const executor: Pick<Executor, 'prepare' | 'runPrepared' | 'isolationLevel'> = {
+    isolationLevel: () => 'container',
     async prepare() {
       stats.prepared++;
       return {

@@ -28,7 +28,7 @@ export interface JudgeOptions extends ExecuteOptions {
   onTestResult?: (result: TestCaseResult) => void;
 }
 
-type JudgingExecutor = Pick<Executor, 'prepare' | 'runPrepared'>;
+type JudgingExecutor = Pick<Executor, 'prepare' | 'runPrepared' | 'isolationLevel'>;
 
 /** Whether a request asks for judging (test cases or a test framework) rather than one plain run. */
 export function isJudgedRequest(input: ExecutionRequestInput): boolean {
@@ -182,7 +182,7 @@ async function runTest(
     if (isBoxrunError(error) && error.code !== 'SANDBOX_FAILED' && error.code !== 'INTERNAL') throw error;
     return {
       ...(prepared.failed ??
-        notRunResult('internal_error', resultOrigin(prepared.plan, prepared.id, 'container'))),
+        notRunResult('internal_error', resultOrigin(prepared.plan, prepared.id, executor.isolationLevel()))),
       status: 'internal_error',
       message: (error as Error).message,
     };
