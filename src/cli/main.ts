@@ -211,7 +211,9 @@ async function setupPodman(cfg: BoxrunConfig, runtimes: string | undefined, forc
       progress: say,
     });
   } catch (error) {
-    say(`podman: no Docker engine to build with (${(error as Error).message.split('\n')[0]}); building in Podman`);
+    say(
+      `podman: no Docker engine to build with (${(error as Error).message.split('\n')[0]}); building in Podman`,
+    );
   }
   const builder = new ImageManager((docker ?? podman).docker, defaultRegistry);
   say(`base image: ${await builder.ensureBaseImage(say, { stateDir: cfg.stateDir })}`);
@@ -225,7 +227,8 @@ async function setupPodman(cfg: BoxrunConfig, runtimes: string | undefined, forc
 /** The warm pool's settings in one line (doctor); the pool itself runs in the service. */
 function describePool(pool: BoxrunConfig['pool']): string {
   const sized = Object.entries(pool.sizes).filter(([, n]) => n > 0);
-  if (pool.size === 0 && sized.length === 0) return 'off (pool.size = 0: every execution starts its container)';
+  if (pool.size === 0 && sized.length === 0)
+    return 'off (pool.size = 0: every execution starts its container)';
   const which = pool.runtimes.length > 0 ? pool.runtimes.join(', ') : 'every runtime';
   const overrides = sized.length > 0 ? `, sizes ${sized.map(([r, n]) => `${r}=${n}`).join(' ')}` : '';
   return `${pool.size} warm per runtime (${which}${pool.compile ? ', compile steps too' : ''}${overrides}), max ${pool.maxTotal}, idle TTL ${pool.idleTtlSeconds} s, ${pool.replenishConcurrency} started at once`;
@@ -248,6 +251,8 @@ program
         if (!caps.supportsMemoryLimit)
           problems.push('the engine cannot enforce memory limits (cgroup memory controller missing)');
         if (!caps.supportsCpuLimit) problems.push('the engine cannot enforce CPU limits (CFS quota missing)');
+        if (!caps.supportsPidsLimit)
+          problems.push('the engine cannot enforce process limits (pids cgroup missing)');
       } catch (error) {
         problems.push((error as Error).message);
       }
@@ -267,7 +272,13 @@ program
       );
     } else {
       const caps = report.capabilities as
-        | { engine?: Record<string, string>; supportsMemoryLimit?: boolean; supportsCpuLimit?: boolean }
+        | {
+            engine?: Record<string, string>;
+            supportsMemoryLimit?: boolean;
+            supportsCpuLimit?: boolean;
+            supportsSwapLimit?: boolean;
+            supportsPidsLimit?: boolean;
+          }
         | undefined;
       console.log(
         `engine:    ${health.engine.reachable ? `reachable at ${health.engine.endpoint}` : `NOT reachable (${health.engine.error})`}`,
@@ -277,7 +288,7 @@ program
           `version:   ${caps.engine.version} (API ${caps.engine.apiVersion}), cgroup v${caps.engine.cgroupVersion}, storage ${caps.engine.storageDriver}, runtime ${caps.engine.runtime}`,
         );
         console.log(
-          `limits:    memory ${caps.supportsMemoryLimit ? 'yes' : 'NO'}, cpu ${caps.supportsCpuLimit ? 'yes' : 'NO'}, pids yes, read-only rootfs yes, network none yes`,
+          `limits:    memory ${caps.supportsMemoryLimit ? 'yes' : 'NO'}, swap=memory ${caps.supportsSwapLimit ? 'yes' : 'no (swap not limited)'}, cpu ${caps.supportsCpuLimit ? 'yes' : 'NO'}, pids ${caps.supportsPidsLimit ? 'yes' : 'NO'}, read-only rootfs yes, network none yes`,
         );
       }
       console.log(`pool:      ${describePool(cfg.pool)}`);
@@ -373,7 +384,7 @@ images
 images
   .command('prune')
   .description('remove old, untagged boxrun images (with --custom: every unused image built from a request)')
-  .option('--custom', 'also remove images built from requests\' Dockerfiles (boxrun/custom:*) not in use')
+  .option('--custom', "also remove images built from requests' Dockerfiles (boxrun/custom:*) not in use")
   .action(async (opts) => {
     const executor = new DockerExecutor({ config: config(), reaper: false });
     try {
@@ -427,7 +438,9 @@ images
   });
 images
   .command('hygiene')
-  .description('prune unused boxrun images, build cache and cache volumes beyond hygiene.budget_bytes (LRU first)')
+  .description(
+    'prune unused boxrun images, build cache and cache volumes beyond hygiene.budget_bytes (LRU first)',
+  )
   .option('--dry-run', 'only say what would be removed')
   .action(async (opts) => {
     const cfg = config();
