@@ -30,6 +30,8 @@ import {
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { dockerMounts, ensureCacheVolume } from '../../workspaces/docker-mounts.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
+import { usePodmanAttach } from '../podman/podman-attach.js';
+import { adaptSpecForPodman, isPodmanEngine } from '../podman/podman-quirks.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
 import type { SupervisorJob } from '../supervisor/protocol.js';
 import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
@@ -76,6 +78,9 @@ export class DockerExecutor implements Executor {
   private seccomp: SeccompSetting | null = null;
   /** What capabilities() calls this backend. */
   protected readonly backendName: string = 'docker';
+  /** The engine reached is Podman (podman-quirks.ts): found on connect. */
+  private podman = false;
+  private podmanChecked: Promise<void> | null = null;
   private closed = false;
   /** Replaced by a warm pool when one is attached. */
   sandboxSource: SandboxSource | null = null;
@@ -98,6 +103,12 @@ export class DockerExecutor implements Executor {
       });
     }
     const engine = await this.enginePromise;
+    // Podman answers on the same API with a few differences; they must be known before any attach.
+    this.podmanChecked ??= isPodmanEngine(engine.docker).then((podman) => {
+      this.podman = podman;
+      if (podman) usePodmanAttach(engine.docker);
+    });
+    await this.podmanChecked;
     if (!this.reaper && this.options.reaper !== false) {
       this.reaper = new Reaper(engine.docker, this.config.docker.reapGraceSeconds * 1000);
       this.reaper.start(this.config.docker.reapIntervalSeconds * 1000);
@@ -339,7 +350,11 @@ export class DockerExecutor implements Executor {
   /** What follows `seccomp=` (the profile's JSON); none for the engine's default profile. */
   protected seccompOption(): string | undefined {
     const setting = this.seccompSetting();
-    return setting.json ?? (setting.report === 'unconfined' ? 'unconfined' : undefined);
+    // Podman's compat API reads `seccomp=` as a file path, Docker's as the profile's JSON.
+    return (
+      (this.podman ? setting.path : setting.json) ??
+      (setting.report === 'unconfined' ? 'unconfined' : undefined)
+    );
   }
 
   /**
@@ -374,9 +389,9 @@ export class DockerExecutor implements Executor {
     return this.adaptSpec(spec);
   }
 
-  /** A backend's last word on a sandbox's spec (Podman's quirks); the same spec for Docker. */
-  protected adaptSpec(spec: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions {
-    return spec;
+  /** An engine's last word on a sandbox's spec: Podman's quirks; the same spec for Docker. */
+  private adaptSpec(spec: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions {
+    return this.podman ? adaptSpecForPodman(spec) : spec;
   }
 
   private track(cleanup: Promise<void>): void {

@@ -1,25 +1,10 @@
-import type Docker from 'dockerode';
 import { DockerExecutor, type DockerExecutorOptions } from '../docker/docker-executor.js';
-import type { ConnectedEngine } from '../docker/engine.js';
-import { usePodmanAttach } from './podman-attach.js';
 
 /**
- * Podman through its Docker-compatible API socket: the Docker executor with another endpoint and
- * the few differences Podman needs (see docs/images-and-networks.md, "Podman"):
- * - tmpfs mounts: Podman's option parser rejects `nr_inodes`, `uid=` and `gid=`. The inode cap of
- *   /box and /tmp is dropped (their size cap, `diskMb`, stays) and the work dir is given to the
- *   container's user with Podman's own `U` option instead of uid/gid;
- * - ulimits: rootful Podman's compat API gives every container nproc=1048576 (ignoring
- *   containers.conf), which runc cannot set where root lacks CAP_SYS_RESOURCE or where Podman lowered
- *   its own limit to kernel.pid_max; sandboxes ask for PODMAN_NPROC instead. RLIMIT_NPROC counts a
- *   uid's processes host-wide, so it is no sandbox limit: the pids cgroup (`pids`) is;
- * - attach: Podman passes dockerode's JSON request body on to the container's stdin
- *   (podman-attach.ts);
- * - seccomp: Podman's compat API reads `seccomp=` as a file path, not as the profile's JSON.
+ * Podman through its Docker-compatible API socket (config podman.host): the Docker executor with
+ * another endpoint. The differences Podman needs (podman-quirks.ts) are applied by DockerExecutor
+ * to any engine that turns out to be Podman, so they hold for a discovered Podman socket too.
  */
-/** The smallest usual kernel.pid_max: a ceiling every host's Podman can set. */
-export const PODMAN_NPROC = 32768;
-
 export class PodmanExecutor extends DockerExecutor {
   protected override readonly backendName: string = 'podman';
 
@@ -29,37 +14,4 @@ export class PodmanExecutor extends DockerExecutor {
       config: { ...options.config, docker: { ...options.config.docker, host: options.config.podman.host } },
     });
   }
-
-  /** Podman's engine, with the attach that keeps stdin clean (podman-attach.ts). */
-  override async engine(): Promise<ConnectedEngine> {
-    const engine = await super.engine();
-    usePodmanAttach(engine.docker);
-    return engine;
-  }
-
-  protected override adaptSpec(spec: Docker.ContainerCreateOptions): Docker.ContainerCreateOptions {
-    const ulimits = spec.HostConfig?.Ulimits ?? [];
-    const withNproc = ulimits.some((u) => u.Name === 'nproc')
-      ? ulimits
-      : [...ulimits, { Name: 'nproc', Soft: PODMAN_NPROC, Hard: PODMAN_NPROC }];
-    const tmpfs = spec.HostConfig?.Tmpfs;
-    if (!tmpfs) return { ...spec, HostConfig: { ...spec.HostConfig, Ulimits: withNproc } };
-    const adapted = Object.fromEntries(
-      Object.entries(tmpfs).map(([path, opts]) => [path, adaptTmpfsOptions(opts)]),
-    );
-    return { ...spec, HostConfig: { ...spec.HostConfig, Tmpfs: adapted, Ulimits: withNproc } };
-  }
-
-  protected override seccompOption(): string | undefined {
-    const setting = this.seccompSetting();
-    return setting.path ?? (setting.report === 'unconfined' ? 'unconfined' : undefined);
-  }
-}
-
-/** Docker's tmpfs options → Podman's: no nr_inodes, and `U` (chown to the container user) for uid/gid. */
-export function adaptTmpfsOptions(options: string): string {
-  const parts = options.split(',');
-  const owned = parts.some((o) => o.startsWith('uid=') || o.startsWith('gid='));
-  const kept = parts.filter((o) => !/^(nr_inodes|uid|gid)=/.test(o));
-  return [...kept, ...(owned ? ['U'] : [])].join(',');
 }
