@@ -186,11 +186,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     '/v1/sessions/:id/files',
     async (request, reply) => {
       const session = find(request);
-      const path = request.query.path;
-      if (!path)
-        throw new BoxrunError('INVALID_REQUEST', 'path: query parameter is required', {
-          details: { path: 'path' },
-        });
+      const path = requirePath(request.query);
       let content: Buffer;
       let executable = false;
       if (Buffer.isBuffer(request.body)) {
@@ -215,11 +211,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionRoutesOptions> = async (ap
     '/v1/sessions/:id/files',
     async (request, reply) => {
       const session = find(request);
-      const path = request.query.path;
-      if (!path)
-        throw new BoxrunError('INVALID_REQUEST', 'path: query parameter is required', {
-          details: { path: 'path' },
-        });
+      const path = requirePath(request.query);
       await session.files.remove(path);
       return reply.code(204).send();
     },
@@ -354,4 +346,14 @@ function attach(socket: WebSocket, find: () => Session): void {
         return;
     }
   });
+}
+
+/** The file routes' `?path=`, required. */
+function requirePath(query: { path?: string }): string {
+  if (!query.path) {
+    throw new BoxrunError('INVALID_REQUEST', 'path: query parameter is required', {
+      details: { path: 'path' },
+    });
+  }
+  return query.path;
 }
