@@ -441,6 +441,24 @@ static void list_clear(list_t *l) {
   l->items[0] = NULL;
 }
 
+/* One read of the program's stdout or stderr, forwarded as frames up to the per-stream cap; past
+ * it, the stream is marked as the one that hit the limit (the run loop then kills everything). */
+static void pump_output(int *fd, char frame, const char *name, long long *sent, const char **limited) {
+  char chunk[CHUNK];
+  ssize_t r = read(*fd, chunk, sizeof chunk);
+  if (r > 0) {
+    long long room = output_bytes - *sent;
+    if (r > room) {
+      r = room > 0 ? room : 0;
+      if (!*limited) *limited = name;
+    }
+    if (r > 0) send_frame(frame, chunk, (uint32_t)r), *sent += r;
+  } else if (r == 0 || errno != EINTR) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
 static int sfd = -1;
 static long long cpu_us_before_job;
 
@@ -550,23 +568,8 @@ run:
     poll(pf, n, (int)wait_ms);
     now = now_us();
 
-    char chunk[CHUNK];
-    if (i_out >= 0 && pf[i_out].revents) {
-      ssize_t r = read(out_fd, chunk, sizeof chunk);
-      if (r > 0) {
-        long long room = output_bytes - out_n;
-        if (r > room) r = room > 0 ? room : 0, output_limited = output_limited ? output_limited : "stdout";
-        if (r > 0) send_frame('o', chunk, (uint32_t)r), out_n += r;
-      } else if (r == 0 || errno != EINTR) close(out_fd), out_fd = -1;
-    }
-    if (i_err >= 0 && pf[i_err].revents) {
-      ssize_t r = read(err_fd, chunk, sizeof chunk);
-      if (r > 0) {
-        long long room = output_bytes - err_n;
-        if (r > room) r = room > 0 ? room : 0, output_limited = output_limited ? output_limited : "stderr";
-        if (r > 0) send_frame('e', chunk, (uint32_t)r), err_n += r;
-      } else if (r == 0 || errno != EINTR) close(err_fd), err_fd = -1;
-    }
+    if (i_out >= 0 && pf[i_out].revents) pump_output(&out_fd, 'o', "stdout", &out_n, &output_limited);
+    if (i_err >= 0 && pf[i_err].revents) pump_output(&err_fd, 'e', "stderr", &err_n, &output_limited);
     if (i_in >= 0 && pf[i_in].revents) {
       ssize_t w = write(in_fd, pending_stdin.buf, pending_stdin.len);
       if (w > 0) buf_consume(&pending_stdin, (size_t)w);
