@@ -4,9 +4,20 @@ export {
   MultiEngineExecutor,
   type MultiEngineExecutorOptions,
 } from './backends/docker/multi-engine-executor.js';
+export { HostExecutor } from './backends/host/host-executor.js';
+export { NamespaceExecutor } from './backends/namespace/namespace-executor.js';
+export { PodmanExecutor } from './backends/podman/podman-executor.js';
+export { createExecutorFromConfig, SelectingExecutor } from './backends/selection/select-executor.js';
 export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';
 export { BoxrunError, type BoxrunErrorCode, isBoxrunError } from './core/errors.js';
-export type { ExecuteOptions, Executor, ExecutorCapabilities, HealthReport } from './core/executor.js';
+export type {
+  ExecuteOptions,
+  Executor,
+  ExecutorCapabilities,
+  HealthReport,
+  PreparedProgram,
+  RunVariant,
+} from './core/executor.js';
 export type { ExecutionRequest, ExecutionRequestInput, ResourceLimits } from './core/request.js';
 export type {
   ExecutionResult,
@@ -15,6 +26,11 @@ export type {
   OutputFile,
   StepResult,
 } from './core/result.js';
+export { compareOutput } from './judge/compare.js';
+export { judge } from './judge/judge.js';
+export { parseDoctestSummary } from './reports/doctest-summary.js';
+export { parseJUnitXml } from './reports/junit-xml.js';
+export { parseTap } from './reports/tap.js';
 export { RUNTIMES, type RuntimeDefinition } from './runtimes/definitions.js';
 export { defaultRegistry, RuntimeRegistry } from './runtimes/registry.js';
 export {
