@@ -1,13 +1,14 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when built (npm run build), the TypeScript source through tsx otherwise.
+// In a checkout (src/ present) the TypeScript source runs through tsx, so it is never stale;
+// an installed package (no src/) runs the compiled dist/.
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-const dist = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
-if (existsSync(dist)) {
-  await import(pathToFileURL(dist).href);
-} else {
+const source = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+if (existsSync(source)) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  await import(pathToFileURL(source).href);
+} else {
+  await import(new URL('../dist/cli/main.js', import.meta.url).href);
 }
