@@ -12,7 +12,7 @@ import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../config/c
 import { isBoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { BackendMetricSources } from '../hygiene/backend-metrics.js';
-import { type DiskStatus, diskStatus, ImageUsageLog } from '../hygiene/disk-hygiene.js';
+import { type DiskStatus, diskStatus } from '../hygiene/disk-hygiene.js';
 import { buildApp } from '../server/app.js';
 import { hashApiKey } from '../server/auth.js';
 import { SessionManager } from '../sessions/session-manager.js';
@@ -37,6 +37,8 @@ interface ServiceBackends {
   engines: { engine(): Promise<ConnectedEngine> };
   readinessChecks: () => Promise<{ problems: string[]; warnings: string[] }>;
   backendMetrics: BackendMetricSources;
+  /** Closes the executor and, when sessions have an engine of their own, that one too. */
+  close: () => Promise<void>;
 }
 
 /**
@@ -48,6 +50,7 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
   let executor: Executor;
   let engines: ServiceBackends['engines'];
   let selector: SelectingExecutor | null = null;
+  let sessionEngine: DockerExecutor | null = null;
   if (config.docker.hosts && config.docker.hosts.length > 0) {
     const multi = new MultiEngineExecutor({ config });
     executor = multi;
@@ -63,9 +66,9 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
       logger: { warn: (m) => logger.warn(m), info: (m) => logger.info(m) },
     });
     executor = selector;
-    engines = new DockerExecutor({ config, reaper: false });
+    sessionEngine = new DockerExecutor({ config, reaper: false });
+    engines = sessionEngine;
   }
-  const usage = new ImageUsageLog(config.stateDir);
   let lastDisk: DiskStatus | null = null;
   const readinessChecks = async () => {
     const problems: string[] = [];
@@ -101,14 +104,11 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
         freeBytes: lastDisk.freeBytes,
       },
   };
-  // Least-recently-used pruning needs to know what ran.
-  const execute = executor.execute.bind(executor);
-  executor.execute = async (request, options) => {
-    const result = await execute(request, options);
-    usage.recordImageUse(result.image);
-    return result;
+  const close = async () => {
+    await executor.close();
+    await sessionEngine?.close();
   };
-  return { executor, engines, readinessChecks, backendMetrics };
+  return { executor, engines, readinessChecks, backendMetrics, close };
 }
 
 export function storePath(config: BoxrunConfig): string {
@@ -190,9 +190,7 @@ export function registerServeCommand(program: Command): void {
           try {
             await app.close();
             await sessions.close();
-            await executor.close();
-            if ((engines as unknown) !== executor)
-              await (engines as { close?: () => Promise<void> }).close?.();
+            await backends.close();
           } catch (error) {
             logger.error({ err: error }, 'error while shutting down');
             process.exitCode = EXIT_INTERNAL;

@@ -19,6 +19,7 @@ import {
   type IsolationLevel,
   notRunResult,
 } from '../../core/result.js';
+import { ImageUsageLog } from '../../hygiene/disk-hygiene.js';
 import { executeRequest } from '../../judge/judge.js';
 import {
   type ExecutionPlan,
@@ -78,6 +79,7 @@ export class DockerExecutor implements Executor {
   private seccomp: SeccompSetting | null = null;
   /** What capabilities() calls this backend. */
   protected readonly backendName: string = 'docker';
+  private readonly imageUsage: ImageUsageLog;
   /** The engine reached is Podman (podman-quirks.ts): found on connect. */
   private podman = false;
   private podmanChecked: Promise<void> | null = null;
@@ -90,6 +92,7 @@ export class DockerExecutor implements Executor {
   constructor(private readonly options: DockerExecutorOptions) {
     this.config = options.config;
     this.registry = options.registry ?? defaultRegistry;
+    this.imageUsage = new ImageUsageLog(options.config.stateDir);
     this.enginePromise = options.engine ? Promise.resolve(options.engine) : null;
   }
 
@@ -251,6 +254,8 @@ export class DockerExecutor implements Executor {
     const { docker } = await this.engine();
     this.startPool(docker);
     const { plan } = prepared;
+    // Disk hygiene prunes least recently used images first: every execution counts, whoever runs it.
+    this.imageUsage.recordImageUse(plan.image);
     // Host workspace and named cache (build tasks): checked before anything starts; never pooled.
     const mounts = resolveSandboxMounts(plan.request, this.config);
     const hasMounts = mounts.workspace !== null || mounts.cacheVolume !== null;
