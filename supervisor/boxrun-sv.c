@@ -259,12 +259,13 @@ static pid_t child_pid;
 static int child_done, child_status;
 static struct rusage child_ru;
 
-static void reap(void) {
+/* Collects every exited child; returns 1 once no child is left at all. */
+static int reap(void) {
   for (;;) {
     int st;
     struct rusage ru;
     pid_t p = wait4(-1, &st, WNOHANG, &ru);
-    if (p <= 0) return;
+    if (p <= 0) return p < 0 && errno == ECHILD;
     if (p == child_pid) {
       child_done = 1;
       child_status = st;
@@ -619,7 +620,10 @@ run:
     }
   }
   long long t1 = now_us();
-  reap();
+  /* Everything was SIGKILLed, but dying takes the kernel a moment: wait until every process (all
+   * are our children, orphans included, as PID 1) is reaped, so none outlives the report and their
+   * CPU time is counted. Bounded, for a process stuck in uninterruptible sleep. */
+  for (long long until = now_us() + 2000000LL; !reap() && now_us() < until;) usleep(1000);
 
   struct rusage all;
   getrusage(RUSAGE_CHILDREN, &all);
