@@ -186,6 +186,8 @@ program
             .map((s) => defaultRegistry.get(s.trim()).name)
         : defaultRegistry.names();
       const built = await images.build(names, say, { force: !!opts.force });
+      // Custom images get the supervisor from this volume: seeded here, not racing first executions.
+      say(`supervisor volume: ${await images.supervisorVolume()}`);
       say(
         `setup done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${built.length ? `built ${built.join(', ')}` : 'everything was current'}`,
       );

@@ -44,6 +44,9 @@ function sha(...parts: (string | Buffer)[]): string {
 
 /** Builds, checks and removes boxrun's images, each labelled with the hash of what it was built from. */
 export class ImageManager {
+  /** The supervisor volume being created, if any (one seeding at a time). */
+  private seeding: Promise<string> | null = null;
+
   constructor(
     private readonly docker: Docker,
     private readonly registry: RuntimeRegistry,
@@ -259,7 +262,15 @@ export class ImageManager {
   }
 
   /** A named volume holding boxrun-sv, mounted read-only into custom images. Created once per build. */
-  async supervisorVolume(): Promise<string> {
+  supervisorVolume(): Promise<string> {
+    // One seeding at a time in this process; `boxrun setup` seeds it before any execution needs it.
+    this.seeding ??= this.ensureSupervisorVolume().finally(() => {
+      this.seeding = null;
+    });
+    return this.seeding;
+  }
+
+  private async ensureSupervisorVolume(): Promise<string> {
     const name = `boxrun-sv-${this.sandboxDefinition().hash}`;
     try {
       await this.docker.getVolume(name).inspect();
