@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { defineConfig } from 'vitest/config';
+
+// Every container this run creates — in test workers and in the `boxrun serve` children they
+// spawn, which inherit the environment — carries this label, and the leftover check counts only
+// those (test/global-setup.ts). scripts/test.sh sets it for its own check after vitest.
+process.env.BOXRUN_DOCKER_RUN_LABEL ??= `boxrun.testrun=${randomUUID().slice(0, 12)}`;
 
 export default defineConfig({
   test: {
@@ -18,6 +24,8 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
+          // expect(result).toHaveStatus(…) and friends: failures print the whole result.
+          setupFiles: ['test/support/result-matchers.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // Real containers on a 2-core machine: a few files at once, not one per core.

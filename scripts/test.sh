@@ -12,15 +12,19 @@ npx tsc --noEmit || failed_checks=$((failed_checks + 1))
 echo "== lint (biome)"
 npx biome check . || failed_checks=$((failed_checks + 1))
 
+# Tags every container this run creates (config docker.runLabel), so the leftover checks below
+# and in test/global-setup.ts count only this run's, not a `boxrun serve` sharing the engine.
+export BOXRUN_DOCKER_RUN_LABEL="boxrun.testrun=$(date +%s)-$$"
+
 report=$(mktemp)
 echo "== tests (vitest)"
 BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 vitest_rc=$?
 
-# No sandbox may outlive the suite.
+# No sandbox this run created may outlive the suite.
 left=$(npx tsx scripts/count-sandboxes.ts 2>/dev/null || echo 0)
 if [ "${left:-0}" -gt 0 ]; then
-  echo "boxrun: ${left} containers labelled boxrun.managed were left behind" >&2
+  echo "boxrun: ${left} containers labelled ${BOXRUN_DOCKER_RUN_LABEL} were left behind" >&2
   failed_checks=$((failed_checks + 1))
 fi
 

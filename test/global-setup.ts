@@ -8,19 +8,26 @@ export async function setup(): Promise<void> {
   await connectEngine(loadConfig().docker.host);
 }
 
-/** After the whole suite, no sandbox may be left on the engine. */
+/**
+ * After the whole suite, no sandbox this run created may be left on the engine. Every container
+ * the suite's executors and spawned services create carries the run label (vitest.config.ts), so a
+ * `boxrun serve` running next to the suite on the same engine is not counted.
+ */
 export async function teardown(): Promise<void> {
-  // Only where nothing else shares the engine (CI, npm test); parallel local runs would see each other.
   if (process.env.BOXRUN_ASSERT_NO_LEFTOVERS !== '1') return;
-  const { docker } = await connectEngine(loadConfig().docker.host);
+  const config = loadConfig();
+  const { docker } = await connectEngine(config.docker.host);
+  const label = [`${LABEL_MANAGED}=true`, ...(config.docker.runLabel ? [config.docker.runLabel] : [])];
   const deadline = Date.now() + 15_000;
   let left: Docker.ContainerInfo[] = [];
   do {
-    left = await docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`] } });
+    left = await docker.listContainers({ all: true, filters: { label } });
     if (left.length === 0) return;
     await new Promise((r) => setTimeout(r, 500));
   } while (Date.now() < deadline);
   throw new Error(
-    `${left.length} boxrun containers were left behind: ${left.map((c) => `${c.Id.slice(0, 12)} ${c.State}`).join(', ')}`,
+    `${left.length} containers of this test run (${label.join(', ')}) were left behind: ${left
+      .map((c) => `${c.Id.slice(0, 12)} ${c.State} ${c.Labels['boxrun.execution'] ?? ''} ${c.Image}`)
+      .join(', ')}`,
   );
 }

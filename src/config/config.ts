@@ -126,6 +126,14 @@ export const configSchema = z
         /** Path to a seccomp profile JSON; the engine's default profile applies otherwise. */
         seccompProfile: z.string().optional(),
         apparmorProfile: z.string().optional(),
+        /**
+         * `key=value` put on every container this process creates (src/backends/docker/run-label.ts):
+         * a test run tags what it creates, so its leftover check counts nothing of anyone else's.
+         */
+        runLabel: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9._-]*=[^=]*$/i, 'must be key=value')
+          .optional(),
         /** Seconds past a sandbox's deadline after which the reaper removes it. */
         reapGraceSeconds: z.number().int().min(0),
         reapIntervalSeconds: z.number().int().min(1),
@@ -376,7 +384,15 @@ function fromEnv(env: NodeJS.ProcessEnv, template: BoxrunConfig): Record<string,
   };
   const shape: Record<string, unknown> = {
     ...template,
-    docker: { host: '', hosts: '', runtime: '', seccompProfile: '', apparmorProfile: '', ...template.docker },
+    docker: {
+      host: '',
+      hosts: '',
+      runtime: '',
+      seccompProfile: '',
+      apparmorProfile: '',
+      runLabel: '',
+      ...template.docker,
+    },
   };
   walk(shape, 'BOXRUN', out);
   delete out.stateDir; // defaultStateDir already honours BOXRUN_STATE_DIR

@@ -32,7 +32,7 @@ describe('disk limits (diskMb)', () => {
         argv: [dir],
         limits: { diskMb: 8, memoryMb: 256 },
       });
-      expect(r.status).toBe('ok');
+      expect(r).toHaveStatus('ok');
       const [code, mib] = r.stdout.trim().split(' ');
       expect(code).toBe('ENOSPC');
       expect(Number(mib)).toBeLessThanOrEqual(8);
@@ -52,7 +52,7 @@ describe('disk limits (diskMb)', () => {
       ],
       limits: { diskMb: 4 },
     });
-    expect(r.status).toBe('runtime_error');
+    expect(r).toHaveStatus('runtime_error');
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/No space left on device/);
   });

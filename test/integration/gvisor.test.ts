@@ -21,7 +21,7 @@ describe.skipIf(!hasRunsc)('gVisor (docker.runtime = "runsc")', () => {
       runtime: 'bash',
       files: [{ path: 'a.sh', content: 'uname -r' }],
     });
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.isolationLevel).toBe('vm');
     await executor.close();
   });

@@ -74,7 +74,7 @@ describe('judge on the real engine', () => {
           expect(r.total).toBe(4);
           expect(r.tests!.map((t) => t.name)).toEqual(['1', '2', '3', '4']);
           if (kind === 'accepted') {
-            expect(r.status).toBe('ok');
+            expect(r).toHaveStatus('ok');
             expect(r.tests!.map((t) => t.stdout)).toEqual(tests.map((t) => t.expectedOutput));
             for (const t of r.tests!) expect(t.peakMemoryBytes).toBeGreaterThan(0);
           }
@@ -95,7 +95,7 @@ describe('judge on the real engine', () => {
       const prepared = await prepare.mock.results[0]!.value;
       // Every run got the same compiled artefact.
       for (const call of runPrepared.mock.calls) expect(call[0]).toBe(prepared);
-      expect(r.compile?.status).toBe('ok');
+      expect(r.compile).toHaveStatus('ok');
     } finally {
       prepare.mockRestore();
       runPrepared.mockRestore();
@@ -110,7 +110,7 @@ describe('judge on the real engine', () => {
         files: [{ path: 'main.cpp', content: 'int main() { return missing; }\n' }],
         tests,
       });
-      expect(r.status).toBe('compile_error');
+      expect(r).toHaveStatus('compile_error');
       expect(r.verdict).toBe('compile_error');
       expect(r.tests!.map((t) => t.verdict)).toEqual(all('compile_error'));
       expect(r.passed).toBe(0);

@@ -76,7 +76,7 @@ describe.skipIf(!canRun)(`two engines at once${why}`, () => {
           runtime: 'python',
           files: [{ path: 'main.py', content: 'print(1)' }],
         });
-        expect(result.status).toBe('ok');
+        expect(result).toHaveStatus('ok');
       }
       const [dead, live] = executor.stats();
       expect(dead).toMatchObject({ alive: false, total: 0 });

@@ -228,7 +228,7 @@ describe('network policies', () => {
       argv: [ips.allowed!],
       network: 'localhost',
     });
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.stdout).toBe('served locally\noutside unreachable\n');
   });
 
@@ -278,7 +278,7 @@ describe('network policies', () => {
       network: 'allowlist',
       allowHosts: ['allowed.test:8080'],
     });
-    expect(ok.status).toBe('ok');
+    expect(ok).toHaveStatus('ok');
     expect(ok.stdout).toBe('allowed\n');
     const refused = await executor.execute({
       dockerfile: fetch('blocked.test'),
@@ -286,7 +286,7 @@ describe('network policies', () => {
       network: 'allowlist',
       allowHosts: ['allowed.test:8080'],
     });
-    expect(refused.status).toBe('build_error');
+    expect(refused).toHaveStatus('build_error');
     expect(refused.build?.log).toMatch(/403/);
     const built = [ok.build?.image, refused.build?.image].filter((i): i is string => !!i);
     for (const image of built)

@@ -25,7 +25,7 @@ describe('test-report parsing on the real engine', () => {
           'int add(int a, int b) { return a + b; }\nTEST_CASE("add") { CHECK(add(1, 2) == 3); CHECK(add(2, 2) == 4); }\n',
         ),
       );
-      expect(r.status).toBe('ok');
+      expect(r).toHaveStatus('ok');
       expect(r.verdict).toBe('accepted');
       expect(r.testReport).toEqual({
         passed: 1,
@@ -52,7 +52,7 @@ describe('test-report parsing on the real engine', () => {
           ].join('\n'),
         ),
       );
-      expect(r.status).toBe('runtime_error');
+      expect(r).toHaveStatus('runtime_error');
       expect(r.exitCode).not.toBe(0);
       expect(r.verdict).toBe('wrong_answer');
       expect(r.message).toBe('1 of 3 tests failed');
@@ -69,7 +69,7 @@ describe('test-report parsing on the real engine', () => {
 
     it('gives a suite that does not compile compile_error', async () => {
       const r = await executor.execute(doctest('TEST_CASE("x") { CHECK(undefined_thing); }\n'));
-      expect(r.status).toBe('compile_error');
+      expect(r).toHaveStatus('compile_error');
       expect(r.verdict).toBe('compile_error');
       expect(r.testReport).toBeUndefined();
     });
@@ -110,7 +110,7 @@ describe('test-report parsing on the real engine', () => {
           ].join('\n'),
         ),
       );
-      expect(r.status).toBe('runtime_error');
+      expect(r).toHaveStatus('runtime_error');
       expect(r.verdict).toBe('wrong_answer');
       expect(r.files.map((f) => f.path)).toEqual(['report.xml']);
       expect(r.testReport).toMatchObject({ passed: 1, failed: 2, skipped: 1, total: 4 });
@@ -124,7 +124,7 @@ describe('test-report parsing on the real engine', () => {
       const r = await executor.execute(
         pytest('def test_a():\n    assert True\n\ndef test_b():\n    assert [1] == [1]\n'),
       );
-      expect(r.status).toBe('ok');
+      expect(r).toHaveStatus('ok');
       expect(r.verdict).toBe('accepted');
       expect(r.testReport).toMatchObject({ passed: 2, failed: 0, total: 2 });
     });
@@ -134,7 +134,7 @@ describe('test-report parsing on the real engine', () => {
         ...pytest('def test_a():\n    pass\n'),
         command: ['python3', 'test_sample.py'],
       });
-      expect(r.status).toBe('runtime_error');
+      expect(r).toHaveStatus('runtime_error');
       expect(r.verdict).toBe('runtime_error');
       expect(r.message).toContain('no JUnit XML report');
       expect(r.testReport).toBeUndefined();
@@ -160,7 +160,7 @@ describe('test-report parsing on the real engine', () => {
         command: ['node', '--test', '--test-reporter=tap', 'sample.test.js'],
         testFramework: 'tap',
       });
-      expect(r.status).toBe('runtime_error');
+      expect(r).toHaveStatus('runtime_error');
       expect(r.verdict).toBe('wrong_answer');
       expect(r.testReport).toMatchObject({ passed: 2, failed: 1, skipped: 1, total: 4 });
       expect(r.testReport!.failures).toEqual([

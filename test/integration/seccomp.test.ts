@@ -75,7 +75,7 @@ describe('seccomp and AppArmor options', () => {
         },
       ],
     });
-    expect(c.compile?.status).toBe('ok');
+    expect(c.compile).toHaveStatus('ok');
     expect(c.stdout).toBe('ok\n');
     const java = await strict.execute({
       runtime: 'java',

@@ -91,7 +91,7 @@ describe('warm pool behaviour', () => {
         },
       ],
     });
-    expect(second.status).toBe('ok');
+    expect(second).toHaveStatus('ok');
     expect(second.stdout).not.toContain('left.txt');
     expect(second.stdout.trim().split('\n').at(-1)).toBe('0');
     expect(executor.poolStats()!.hits).toBe(hits + 2);
@@ -104,7 +104,7 @@ describe('warm pool behaviour', () => {
       files: [{ path: 'a.py', content: 'print("small")' }],
       limits: { memoryMb: 128 },
     });
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.stdout).toBe('small\n');
     const after = executor.poolStats()!;
     expect(after.misses).toBe(before.misses + 1);
@@ -119,7 +119,7 @@ describe('warm pool behaviour', () => {
       files: [{ path: 'a.py', content: 'print("x" * 50)' }],
       limits: { timeoutMs: 3000, outputBytes: 10, cpuTimeMs: 2000 },
     });
-    expect(r.status).toBe('output_limit');
+    expect(r).toHaveStatus('output_limit');
     expect(r.stdout).toBe('x'.repeat(10));
     expect(executor.poolStats()!.hits).toBe(before + 1);
   });
@@ -151,7 +151,7 @@ describe('warm pool behaviour', () => {
       runtime: 'python',
       files: [{ path: 'a.py', content: 'print("alive")' }],
     });
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.stdout).toBe('alive\n');
     expect(executor.poolStats()!.discarded).toBeGreaterThan(before.discarded);
     await waitFor('the dead container to be removed', async () =>

@@ -142,8 +142,8 @@ for (const [name, make, skip] of backends) {
         command: ['sh', '-c', 'make -C /workspace && /workspace/build/hello && id -u'],
         workspace: { hostPath: project, mode: 'rw' },
       });
+      expect(r).toHaveStatus('ok');
       expect(r.stderr).toBe('');
-      expect(r.status).toBe('ok');
       expect(r.stdout).toMatch(/built in a sandbox\n2345\n$/);
       const artefact = statSync(join(project, 'build', 'hello'));
       expect([artefact.uid, artefact.gid]).toEqual([OWNER.uid, OWNER.gid]);

@@ -103,7 +103,7 @@ int main(void) {
   return 0;
 }`;
     const r = await attack(executor, program('c', code));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     const kv = keyValues(r.stdout);
     for (const [what, errname] of Object.entries(kv)) {
       if (what === 'write /box' || what === 'write /tmp') expect(errname, what).toBe('ok');
@@ -115,7 +115,7 @@ int main(void) {
 
   it('is refused mount, namespaces, keyrings, modules, raw devices and every /proc and /sys knob', async () => {
     const r = await attack(executor, program('c', kernelProbe));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     const kv = keyValues(r.stdout);
     const expected: Record<string, string[]> = {
       // mount(2) and friends need CAP_SYS_ADMIN, which the sandbox does not have.
@@ -190,7 +190,7 @@ cp /bin/bash /tmp/suid-bash && chmod 4755 /tmp/suid-bash && /tmp/suid-bash -p -c
 grep -E ' /(box|tmp) ' /proc/self/mountinfo | grep -c nosuid
 `;
     const r = await attack(executor, program('bash', script));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     // The setuid-root su runs with the caller's uid in every slot and no capabilities
     // (no-new-privileges): without it, the effective and saved uids would be 0.
     expect(r.stdout).toBe(
@@ -228,7 +228,7 @@ echo planted > ${plantedByProgram}
 cat /proc/self/mountinfo
 `;
       const r = await attack(executor, program('bash', script));
-      expect(r.status).toBe('ok');
+      expect(r).toHaveStatus('ok');
       expect(r.stdout).not.toMatch(
         /present|read-host-tmp|read-via-proc-1-root|listed-proc-1-root|host secret/,
       );

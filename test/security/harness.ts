@@ -98,7 +98,7 @@ export async function expectHostAndBoxrunFine(
     expect(none, `host processes carrying ${marker} survived`).toBe(true);
   }
   const check = await executor.execute(program('bash', 'echo still fine'));
-  expect(check.status).toBe('ok');
+  expect(check).toHaveStatus('ok');
   expect(check.stdout).toBe('still fine\n');
 }
 

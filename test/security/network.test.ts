@@ -106,7 +106,7 @@ print("interfaces=" + ",".join(sorted(n for _, n in socket.if_nameindex())))
 print("routes=" + str(len(open("/proc/net/route").read().splitlines()) - 1))
 `;
     const r = await attack(executor, program('python', code, { limits: { timeoutMs: 20_000 } }));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(keyValues(r.stdout)).toEqual({
       gateway_test_port: 'ENETUNREACH',
       gateway_2375: 'ENETUNREACH',

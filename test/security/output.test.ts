@@ -24,21 +24,22 @@ int main(void) {
       executor,
       program('c', code, { limits: { outputBytes: 200_000, timeoutMs: 20_000 } }),
     );
-    expect(r.status).toBe('output_limit');
+    expect(r).toHaveStatus('output_limit');
     expect(r.outputTruncated).toBe(true);
     expect(r.stdout.length).toBeLessThanOrEqual(200_000);
     expect(r.stderr.length).toBeLessThanOrEqual(200_000);
     expect(Math.max(r.stdout.length, r.stderr.length)).toBe(200_000);
     expect(r.stdout).toMatch(/^o*$/);
     expect(r.stderr).toMatch(/^e*$/);
-    expect(r.durationMs).toBeLessThan(5000);
+    // Killed at the output limit, not at the 20 s wall limit.
+    expect(r.timedOut).toBe(false);
     await expectHostAndBoxrunFine(executor, r.id);
   });
 
   it('cuts one huge line without a newline at exactly the output cap', async () => {
     const code = 'import sys\nchunk = "a" * (1 << 20)\nfor _ in range(64): sys.stdout.write(chunk)\n';
     const r = await attack(executor, program('python', code, { limits: { outputBytes: 1 << 20 } }));
-    expect(r.status).toBe('output_limit');
+    expect(r).toHaveStatus('output_limit');
     expect(r.stdout.length).toBe(1 << 20);
     expect(r.stdout).toMatch(/^a+$/);
     await expectHostAndBoxrunFine(executor, r.id);
@@ -49,7 +50,7 @@ int main(void) {
       executor,
       program('python', 'import sys\nsys.stdout.write("b" * 900_000)', { limits: { outputBytes: 1 << 20 } }),
     );
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.stdout.length).toBe(900_000);
     expect(r.stdout.endsWith('b')).toBe(true);
   });
@@ -62,7 +63,7 @@ int main(void) {
       'sys.stderr.buffer.write(hashlib.sha256(data).hexdigest().encode() + b" \\xe2\\x82")',
     ].join('\n');
     const r = await attack(executor, program('python', code));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.stdoutEncoding).toBe('base64');
     expect(r.stderrEncoding).toBe('base64');
     const stdout = bytesOf(r.stdout, r.stdoutEncoding);
@@ -89,7 +90,7 @@ ln -s ../../../../../../etc/hostname out/up
 ln -s / out/root
 `;
     const r = await attack(executor, program('bash', script, { outputPaths: ['out/**'] }));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.files.map((f) => [f.path, f.content])).toEqual([['out/ok', 'fine\n']]);
     const refused = Object.fromEntries(r.refusedFiles.map((f) => [f.path, f.reason]));
     for (const name of ['passwd', 'docker.sock', 'shadow', 'hostname', 'up', 'root']) {
@@ -106,7 +107,7 @@ ln -s / out/root
         outputPaths: ['d/passwd', 'd/**', 'top/etc/hostname', 'real/bin/*', 'real/**'],
       }),
     );
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     // Nothing under the links is read; a link the patterns name directly is refused.
     expect(r.files).toEqual([]);
     expect(r.refusedFiles).toContainEqual({ path: 'real/bin', reason: 'symbolic link' });
@@ -137,7 +138,7 @@ ln private out/hard
   it('refuses a FIFO and a socket named like output files without hanging', async () => {
     const code = 'import os, socket\nos.mkfifo("result.txt")\nsocket.socket(socket.AF_UNIX).bind("sock")\n';
     const r = await attack(executor, program('python', code, { outputPaths: ['result.txt', 'sock'] }));
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.files).toEqual([]);
     expect(r.refusedFiles).toHaveLength(2);
     expect(r.refusedFiles).toEqual(
@@ -146,7 +147,6 @@ ln private out/hard
         { path: 'sock', reason: 'not a regular file' },
       ]),
     );
-    expect(r.durationMs).toBeLessThan(5000);
   });
 
   it('collects after every process is dead: a daemon swapping the file for a symlink loses the race', async () => {
@@ -165,7 +165,7 @@ exit 0
 `;
     for (let i = 0; i < 3; i++) {
       const r = await attack(executor, program('bash', script, { outputPaths: ['result.txt'] }));
-      expect(r.status).toBe('ok');
+      expect(r).toHaveStatus('ok');
       expect(r.files.map((f) => [f.path, f.content])).toEqual([['result.txt', 'original\n']]);
       expect(r.refusedFiles).toEqual([]);
     }
@@ -180,7 +180,7 @@ exit 0
         limits: { diskMb: 256 },
       }),
     );
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.files).toEqual([]);
     expect(r.refusedFiles).toEqual([{ path: 'sparse', reason: 'output files exceed the size limit' }]);
     await expectHostAndBoxrunFine(executor, r.id);
@@ -204,7 +204,7 @@ describe('security: large output files do not load the host', () => {
       }),
     );
     const cpu = process.cpuUsage(cpuBefore);
-    expect(r.status).toBe('ok');
+    expect(r).toHaveStatus('ok');
     expect(r.files.map((f) => [f.path, f.size])).toEqual([['out.bin', 40 << 20]]);
     // The base64 of 40 MB alone is a few hundred ms; quadratic joining was over 10 s.
     expect((cpu.user + cpu.system) / 1000).toBeLessThan(4000);

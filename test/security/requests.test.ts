@@ -158,9 +158,9 @@ describe('security: hostile requests', () => {
   it('handles argv and env the kernel refuses at exec with a clear "could not start" result', async () => {
     // Within the schema, beyond Linux's exec limits (each string < 128 KiB, all of them < 1/4 stack).
     const r = await executor.execute(sh({ argv: Array.from({ length: 200 }, () => 'y'.repeat(100 * 1024)) }));
-    expect(r.status).toBe('runtime_error');
+    expect(r).toHaveStatus('runtime_error');
     expect(r.message).toMatch(/could not start the program: Argument list too long/);
     const ok = await executor.execute(sh({ argv: Array.from({ length: 8 }, () => 'y'.repeat(100 * 1024)) }));
-    expect(ok.status).toBe('ok');
+    expect(ok).toHaveStatus('ok');
   });
 });

@@ -55,8 +55,8 @@ print("hostname=" + socket.gethostname())
       b = await attack(executor, program('python', tenantB));
     });
     const [a] = await Promise.all([runA, runB]);
-    expect(a.status).toBe('ok');
-    expect(b.status).toBe('ok');
+    expect(a).toHaveStatus('ok');
+    expect(b).toHaveStatus('ok');
     const kv = keyValues(b.stdout);
     expect(kv.found).toBe('');
     // B sees its supervisor, its interpreter and nothing else: a PID namespace of its own.

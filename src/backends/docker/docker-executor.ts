@@ -42,6 +42,7 @@ import { type ConnectedEngine, connectEngine, translateEngineError } from './eng
 import { ImageManager } from './image-manager.js';
 import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';
 import { Reaper } from './reaper.js';
+import { labelContainersOf } from './run-label.js';
 import { Sandbox } from './sandbox.js';
 import { describeAppArmor, resolveSeccompProfile, type SeccompSetting } from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
@@ -106,6 +107,7 @@ export class DockerExecutor implements Executor {
       });
     }
     const engine = await this.enginePromise;
+    labelContainersOf(engine.docker, this.config.docker.runLabel);
     // Podman answers on the same API with a few differences; they must be known before any attach.
     this.podmanChecked ??= isPodmanEngine(engine.docker).then((podman) => {
       this.podman = podman;

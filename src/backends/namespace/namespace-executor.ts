@@ -11,6 +11,7 @@ import { BASE_ENV, type ExecutionPlan } from '../../runtimes/plan.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import { CACHE_DIR, cacheDirectory, WORKSPACE_DIR } from '../../workspaces/resolve-workspace.js';
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
+import { labelContainersOf } from '../docker/run-label.js';
 import { ProcessExecutor, type StepContext } from '../host/process-executor.js';
 import { ProcessSandbox } from '../host/process-sandbox.js';
 import { hostSupervisorBinary } from '../host/supervisor-binary.js';
@@ -129,7 +130,9 @@ export class NamespaceExecutor extends ProcessExecutor {
         this.enginePromise = null;
       });
     }
-    return (await this.enginePromise).docker;
+    const { docker } = await this.enginePromise;
+    labelContainersOf(docker, this.config.docker.runLabel);
+    return docker;
   }
 
   isolationLevel(): IsolationLevel {

@@ -1,0 +1,19 @@
+/**
+ * Time bounds engine tests may assert, sized for a loaded 2-core CI machine (nine compilers at
+ * once, other engineers' containers, a CPU hog): generous enough that load cannot break them,
+ * tight enough that a limit that is not enforced at all still fails.
+ */
+
+/**
+ * How long past its wall limit a killed program may still be measured running (`durationMs`, from
+ * inside the sandbox). The supervisor kills at the deadline and stops waiting for pipes 2 s later;
+ * the rest is scheduling delay under load. A program that is not killed runs on until the host's
+ * backstop and is not reported by the supervisor at all.
+ */
+export const KILL_SLACK_MS = 10_000;
+
+/**
+ * Compile limit for engine tests: boxrun's defaults (30–60 s) are for one compile on a quiet
+ * machine; the suite runs up to nine compilers (tsc, javac, rustc…) at once on 2 cores.
+ */
+export const TEST_COMPILE_TIMEOUT_MS = 240_000;
