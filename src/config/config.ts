@@ -141,6 +141,13 @@ export const configSchema = z
       .strict(),
     limits: limitsConfigSchema,
     compileLimits: limitsConfigSchema,
+    /**
+     * The least wall time any compile step gets unless its request sets compileLimits.timeoutMs:
+     * the runtimes' own compile limits (30–60 s) assume a machine that is not saturated, and under
+     * load a compile's wall time grows with it (tsc: 7.5 s of CPU took 60 s of wall time at load 28
+     * on 2 cores). The test suite, which runs up to nine compilers at once, raises it; 0 = off.
+     */
+    minCompileTimeoutMs: z.number().int().min(0),
     /** Ceilings a request may not exceed. */
     maxLimits: limitsConfigSchema,
     /** Which backend runs sandboxes, and what may stand in for it (src/backends/selection/). */
@@ -261,6 +268,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
     docker: { user: '1000:1000', reapGraceSeconds: 30, reapIntervalSeconds: 60 },
     limits: { ...limitsDefaults },
     compileLimits: { ...limitsDefaults, timeoutMs: 30_000, memoryMb: 1024, pids: 256 },
+    minCompileTimeoutMs: 0,
     maxLimits: {
       timeoutMs: 300_000,
       cpuTimeMs: 300_000,

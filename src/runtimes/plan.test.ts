@@ -19,6 +19,18 @@ describe('planExecution', () => {
     expect(plan.run.limits.memoryMb).toBe(256);
   });
 
+  it('lifts every compile limit to minCompileTimeoutMs unless the request sets its own', () => {
+    const ts = { runtime: 'typescript', files: [{ path: 'main.ts', content: '' }] };
+    const loaded = { ...defaults, minCompileTimeoutMs: 240_000 };
+    expect(planExecution(ts, defaultRegistry, defaults).compile?.limits.timeoutMs).toBe(60_000);
+    expect(planExecution(ts, defaultRegistry, loaded).compile?.limits.timeoutMs).toBe(240_000);
+    const own = { ...ts, compileLimits: { timeoutMs: 5000 } };
+    expect(planExecution(own, defaultRegistry, loaded).compile?.limits.timeoutMs).toBe(5000);
+    // A floor, never a cut: a longer runtime default stays.
+    const low = { ...defaults, minCompileTimeoutMs: 1000 };
+    expect(planExecution(ts, defaultRegistry, low).compile?.limits.timeoutMs).toBe(60_000);
+  });
+
   it('rejects an unknown runtime listing the known ones', () => {
     try {
       planExecution({ runtime: 'cobol', files: [{ path: 'a', content: '' }] }, defaultRegistry, defaults);

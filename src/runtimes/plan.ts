@@ -48,6 +48,8 @@ export interface PlanDefaults {
   limits: LimitsConfig;
   compileLimits: LimitsConfig;
   maxLimits: LimitsConfig;
+  /** config.minCompileTimeoutMs: a loaded machine's floor under every compile's wall limit. */
+  minCompileTimeoutMs?: number;
 }
 
 /** zod's issue path, as the dotted path a client can find in its own request. */
@@ -174,6 +176,8 @@ export function planExecution(
       defaults.maxLimits,
       'compileLimits',
     );
+    if (request.compileLimits.timeoutMs === undefined)
+      limits.timeoutMs = Math.max(limits.timeoutMs, defaults.minCompileTimeoutMs ?? 0);
     const extra = options.testFramework ? (runtime.testFrameworks?.[options.testFramework] ?? []) : [];
     const argv = fill(runtime.compile, main);
     compile = {

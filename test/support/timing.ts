@@ -11,9 +11,3 @@
  * backstop and is not reported by the supervisor at all.
  */
 export const KILL_SLACK_MS = 10_000;
-
-/**
- * Compile limit for engine tests: boxrun's defaults (30–60 s) are for one compile on a quiet
- * machine; the suite runs up to nine compilers (tsc, javac, rustc…) at once on 2 cores.
- */
-export const TEST_COMPILE_TIMEOUT_MS = 240_000;
