@@ -17,7 +17,7 @@ describe.concurrent('security: resource exhaustion', () => {
 #include <unistd.h>
 int main(void) {
   int forked = 0, failed = 0;
-  for (int i = 0; i < 2000; i++) {
+  for (int i = 0; i < 300; i++) {
     pid_t p = fork();
     if (p == 0) for (;;) pause();
     if (p > 0) forked++; else failed++;
@@ -28,14 +28,16 @@ int main(void) {
 }`;
     const r = await attack(
       executor,
-      program('c', code, { argv: [marker], limits: { pids: 32, timeoutMs: 2500 } }),
+      program('c', code, { argv: [marker], limits: { pids: 32, timeoutMs: 8000 } }),
     );
     // Printed and flushed before the endless loop: the output must survive the kill at the limit.
+    // (A fork refused at the pids limit still costs ~0.4 ms of CPU, several ms of wall time under
+    // load: 2000 of them outlasted a 2.5 s limit, and the lines were never printed at all.)
     expect(r).toMatchResult({ status: 'time_limit', timedOut: true, stdout: /^forked=\d+\nfailed=\d+\n$/ });
     const kv = keyValues(r.stdout);
     expect(Number(kv.forked)).toBeLessThan(32);
-    expect(Number(kv.failed)).toBeGreaterThan(1900);
-    expect(r.durationMs).toBeLessThan(2500 + KILL_SLACK_MS);
+    expect(Number(kv.failed)).toBeGreaterThan(268);
+    expect(r.durationMs).toBeLessThan(8000 + KILL_SLACK_MS);
     await expectHostAndBoxrunFine(executor, r.id, { marker });
   });
 
