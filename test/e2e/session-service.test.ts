@@ -25,7 +25,7 @@ describe('sessions in `boxrun serve`', () => {
       expect(created.status).toBe(201);
       const id = created.json.id as string;
       const ran = await api(url, 'POST', `/v1/sessions/${id}/commands`, { command: 'echo $((6*7))' });
-      expect(ran.json).toMatchObject({ status: 'ok', stdout: '42\n' });
+      expect(ran.json).toMatchResult({ status: 'ok', stdout: '42\n' });
       // The attach WebSocket through the service's own app (auth hook, error mapping).
       const ws = new WebSocket(`${url.replace('http', 'ws')}/v1/sessions/${id}/attach`);
       const exit = new Promise<{ result: { stdout: string } }>((resolve) =>

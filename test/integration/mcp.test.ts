@@ -59,13 +59,13 @@ describe('boxrun mcp (through the SDK client over stdio)', () => {
       arguments: { language: 'python', code: 'print(6*7)' },
     });
     expect(ok.isError).toBeFalsy();
-    expect(JSON.parse(text(ok))).toMatchObject({ status: 'ok', exitCode: 0, stdout: '42\n' });
+    expect(JSON.parse(text(ok))).toMatchResult({ status: 'ok', exitCode: 0, stdout: '42\n' });
     const failing = await client.callTool({
       name: 'run_code',
       arguments: { language: 'py', code: 'import sys\nsys.exit(4)' },
     });
     expect(failing.isError).toBeFalsy();
-    expect(JSON.parse(text(failing))).toMatchObject({ status: 'runtime_error', exitCode: 4 });
+    expect(JSON.parse(text(failing))).toMatchResult({ status: 'runtime_error', exitCode: 4 });
   });
 
   it('keeps state in a session across tool calls', async () => {
@@ -84,7 +84,7 @@ describe('boxrun mcp (through the SDK client over stdio)', () => {
         command: 'cd lib && python3 -c "import util; print(util.double(21))" > ../out.txt',
       },
     });
-    expect(JSON.parse(text(ran))).toMatchObject({ status: 'ok', exitCode: 0 });
+    expect(JSON.parse(text(ran))).toMatchResult({ status: 'ok', exitCode: 0 });
     const read = await client.callTool({ name: 'read_file', arguments: { session_id, path: 'out.txt' } });
     expect(text(read)).toBe('42\n');
     const closed = await client.callTool({ name: 'close_session', arguments: { session_id } });

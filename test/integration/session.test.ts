@@ -257,7 +257,7 @@ describe('sessions', () => {
         findLinks: ['/box/dist'],
         noIndex: true,
       });
-      expect(result.install).toMatchObject({ status: 'ok', exitCode: 0 });
+      expect(result.install).toMatchResult({ status: 'ok', exitCode: 0 });
       expect(result.install?.stdout).toMatch(/Successfully installed boxrun-demo-1.0/);
       expect(result.stdout).toBe('hello session from a wheel\n');
       expect((await s.run(['python3', '-c', 'import boxrun_demo'])).exitCode).toBe(0);
