@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
+import { COMPARE_MODES, type CompareOptions, TEST_FRAMEWORKS } from '../../core/judge-request.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult } from '../../core/result.js';
+import type { TestCaseResult } from '../../core/test-case-result.js';
 import { judge } from '../../judge/judge.js';
-import { COMPARE_MODES, type CompareOptions, TEST_FRAMEWORKS } from '../../judge/judge-request.js';
-import type { TestCaseResult } from '../../judge/test-case-result.js';
 import { loadTests } from '../../judge/test-files.js';
 import { defaultRegistry } from '../../runtimes/registry.js';
 import { backendType, nonNegativeNumber, positiveInt, requestFiles, runtimeFor } from '../args.js';
