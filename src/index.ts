@@ -7,7 +7,12 @@ export {
 export { HostExecutor } from './backends/host/host-executor.js';
 export { NamespaceExecutor } from './backends/namespace/namespace-executor.js';
 export { PodmanExecutor } from './backends/podman/podman-executor.js';
-export { createExecutorFromConfig, SelectingExecutor } from './backends/selection/select-executor.js';
+export {
+  type ConfiguredExecutor,
+  createExecutor as createExecutorFromConfig,
+  type ExecutorOverrides,
+} from './backends/selection/create-executor.js';
+export { SelectingExecutor } from './backends/selection/select-executor.js';
 export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';
 export { BoxrunError, type BoxrunErrorCode, isBoxrunError } from './core/errors.js';
 export type {
@@ -55,10 +60,14 @@ export type {
 } from './sessions/session.js';
 export { type CreateSessionOptions, SessionManager } from './sessions/session-manager.js';
 
-import { DockerExecutor } from './backends/docker/docker-executor.js';
+import { createExecutor as createConfiguredExecutor } from './backends/selection/create-executor.js';
 import { type ConfigOverrides, loadConfig } from './config/config.js';
+import type { Executor } from './core/executor.js';
 
-/** The default executor: Docker, configured from boxrun.toml / BOXRUN_* / the overrides given. */
-export function createExecutor(overrides: ConfigOverrides = {}): DockerExecutor {
-  return new DockerExecutor({ config: loadConfig({ overrides }) });
+/**
+ * The executor boxrun.toml / BOXRUN_* / the overrides given ask for (`[executor]` type and
+ * fallback chain), the same one `boxrun run` and the service use.
+ */
+export function createExecutor(overrides: ConfigOverrides = {}): Executor {
+  return createConfiguredExecutor(loadConfig({ overrides })).executor;
 }

@@ -1,3 +1,4 @@
+import { isBoxrunError } from '../core/errors.js';
 import type { ExecutionResult } from '../core/result.js';
 
 export const EXIT_USAGE = 2;
@@ -48,4 +49,32 @@ export function verdictLine(result: ExecutionResult): string {
   );
   if (result.message) parts.push(`(${result.message})`);
   return parts.join(' ');
+}
+
+/** A mistake in how boxrun was called (a missing file, conflicting options): exit 2. */
+export class UsageError extends Error {}
+
+/** Our own faults end the CLI with a code that says which kind. */
+export function exitCodeForError(error: unknown): number {
+  if (error instanceof UsageError) return EXIT_USAGE;
+  if (!isBoxrunError(error)) return EXIT_INTERNAL;
+  switch (error.code) {
+    case 'INVALID_REQUEST':
+    case 'UNKNOWN_RUNTIME':
+    case 'CONFIG_INVALID':
+    case 'FORBIDDEN':
+    case 'PAYLOAD_TOO_LARGE':
+      return EXIT_USAGE;
+    case 'ENGINE_UNAVAILABLE':
+    case 'IMAGE_NOT_FOUND':
+      return EXIT_UNAVAILABLE;
+    default:
+      return EXIT_INTERNAL;
+  }
+}
+
+/** The sentence for stderr: our message for known faults, the stack for a bug. */
+export function errorLine(error: unknown): string {
+  if (error instanceof UsageError || isBoxrunError(error)) return `boxrun: ${error.message}`;
+  return `boxrun: internal error: ${(error as Error)?.stack ?? String(error)}`;
 }

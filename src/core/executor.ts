@@ -1,5 +1,4 @@
-import type { SupervisorJob } from '../backends/supervisor/protocol.js';
-import type { ExecutionPlan } from '../runtimes/plan.js';
+import type { ExecutionPlan, StepJob } from './plan.js';
 import type { ExecutionRequestInput } from './request.js';
 import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from './result.js';
 
@@ -67,7 +66,7 @@ export interface PreparedProgram {
   /** For requests with a Dockerfile: the image build (or the cache hit). */
   build?: BuildInfo;
   /** What each run starts with: the input files, or the compile step's output. */
-  files: SupervisorJob['files'];
+  files: StepJob['files'];
   /** Set when compiling failed; every run then returns it. */
   failed: ExecutionResult | null;
 }

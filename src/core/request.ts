@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { judgeRequestFields } from '../judge/judge-request.js';
+import { judgeRequestFields } from './judge-request.js';
 
 export const MAX_FILES = 256;
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;

@@ -1,23 +1,8 @@
-import type { TestCaseResult, Verdict } from '../judge/test-case-result.js';
-import type { TestReport } from '../reports/test-report.js';
+import type { Encoding, ExecutionStatus, IsolationLevel } from './status.js';
+import type { TestCaseResult, Verdict } from './test-case-result.js';
+import type { TestReport } from './test-report.js';
 
-export const EXECUTION_STATUSES = [
-  'ok',
-  'compile_error',
-  /** The request's Dockerfile did not build; `build.log` says why. */
-  'build_error',
-  'runtime_error',
-  'time_limit',
-  'memory_limit',
-  'output_limit',
-  'internal_error',
-] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
-
-export type IsolationLevel = 'none' | 'process' | 'container' | 'vm';
-
-/** Text when the bytes are valid UTF-8, base64 otherwise: nothing the program wrote is lost. */
-export type Encoding = 'utf8' | 'base64';
+export { type Encoding, EXECUTION_STATUSES, type ExecutionStatus, type IsolationLevel } from './status.js';
 
 export interface OutputFile {
   path: string;

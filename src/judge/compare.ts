@@ -1,4 +1,4 @@
-import type { CompareOptions } from './judge-request.js';
+import type { CompareOptions } from '../core/judge-request.js';
 
 export interface Comparison {
   equal: boolean;

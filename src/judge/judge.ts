@@ -1,16 +1,16 @@
 import { WORK_DIR } from '../backends/supervisor/protocol.js';
 import { BoxrunError, isBoxrunError } from '../core/errors.js';
 import type { ExecuteOptions, Executor, PreparedProgram } from '../core/executor.js';
+import { MAX_TEST_DATA_BYTES, type TestCase, type TestFramework } from '../core/judge-request.js';
 import { type ExecutionRequest, type ExecutionRequestInput, MAX_STDIN_BYTES } from '../core/request.js';
 import { type Encoding, type ExecutionResult, notRunResult } from '../core/result.js';
+import { type TestCaseResult, VERDICTS, type Verdict } from '../core/test-case-result.js';
+import { mergeReports, type TestReport } from '../core/test-report.js';
 import { parseDoctestSummary } from '../reports/doctest-summary.js';
 import { parseJUnitXml } from '../reports/junit-xml.js';
 import { parseTap } from '../reports/tap.js';
-import { mergeReports, type TestReport } from '../reports/test-report.js';
 import { resultOrigin, validateRequest } from '../runtimes/plan.js';
 import { compareOutput } from './compare.js';
-import { MAX_TEST_DATA_BYTES, type TestCase, type TestFramework } from './judge-request.js';
-import { type TestCaseResult, VERDICTS, type Verdict } from './test-case-result.js';
 
 export const DEFAULT_JUDGE_CONCURRENCY = 2;
 /** Per-test output kept in the result: enough to show a wrong answer, bounded for 1000 tests. */

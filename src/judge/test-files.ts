@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BoxrunError } from '../core/errors.js';
-import type { CompareOptions, TestCase } from './judge-request.js';
+import type { CompareOptions, TestCase } from '../core/judge-request.js';
 
 /** Expected-output extensions, in the order they are looked for beside `name.in`. */
 export const EXPECTED_EXTENSIONS = ['.out', '.ans', '.expected'] as const;

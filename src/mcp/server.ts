@@ -1,15 +1,15 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { DockerExecutor } from '../backends/docker/docker-executor.js';
 import { isBoxrunError } from '../core/errors.js';
+import type { Executor } from '../core/executor.js';
 import type { StepResult } from '../core/result.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { installPythonPackages } from '../sessions/python.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 
 export interface BoxrunMcpOptions {
-  executor: DockerExecutor;
+  executor: Executor;
   sessions: SessionManager;
   registry: RuntimeRegistry;
   version?: string;
@@ -90,6 +90,8 @@ export function createMcpServer(options: BoxrunMcpOptions): McpServer {
         });
         return textResult({
           ...summarize(result),
+          // Which isolation the code actually had (the configured executor, or a fallback).
+          isolationLevel: result.isolationLevel,
           ...(result.compile && result.compile.status !== 'ok' ? { compile: summarize(result.compile) } : {}),
         });
       }),

@@ -1,4 +1,4 @@
-import type { TestFailure, TestReport } from './test-report.js';
+import type { TestFailure, TestReport } from '../core/test-report.js';
 
 const CASES =
   /^\[doctest\] test cases:\s*(\d+)\s*\|\s*(\d+) passed\s*\|\s*(\d+) failed\s*\|\s*(\d+) skipped/m;

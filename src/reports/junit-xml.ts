@@ -1,5 +1,5 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { TestFailure, TestReport } from './test-report.js';
+import type { TestFailure, TestReport } from '../core/test-report.js';
 
 type XmlNode = Record<string, unknown>;
 

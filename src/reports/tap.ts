@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import type { TestFailure, TestReport } from './test-report.js';
+import type { TestFailure, TestReport } from '../core/test-report.js';
 
 interface TestPoint {
   ok: boolean;

@@ -1,8 +1,8 @@
 import { posix } from 'node:path';
-import type { SupervisorJob } from '../backends/supervisor/protocol.js';
 import type { LimitsConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { RunVariant } from '../core/executor.js';
+import type { ExecutionPlan, StepJob, StepPlan } from '../core/plan.js';
 import {
   type ExecutionRequest,
   type ExecutionRequestInput,
@@ -13,8 +13,10 @@ import {
   type ResourceLimits,
 } from '../core/request.js';
 import type { IsolationLevel, ResultOrigin } from '../core/result.js';
-import type { RuntimeDefinition } from './definitions.js';
 import type { RuntimeRegistry } from './registry.js';
+
+/** The plan's shape is core's (executors and prepared programs carry one); computed here. */
+export type { ExecutionPlan, StepPlan };
 
 export const BASE_ENV: Record<string, string> = {
   PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -27,22 +29,6 @@ export const BASE_ENV: Record<string, string> = {
 /** Output files of a compile step may be large (a static Go binary); they are capped here. */
 const COMPILE_ARTIFACT_BYTES = 256 * 1024 * 1024;
 const RUN_OUTPUT_FILES_BYTES = 64 * 1024 * 1024;
-
-export interface StepPlan {
-  job: SupervisorJob;
-  limits: ResourceLimits;
-}
-
-export interface ExecutionPlan {
-  request: ExecutionRequest;
-  runtime: RuntimeDefinition | null;
-  image: string;
-  /** True when the image is a caller's own and boxrun-sv has to be mounted into it. */
-  customImage: boolean;
-  compile: StepPlan | null;
-  /** For compiled runtimes, `job.files` is replaced by the compile step's output. */
-  run: StepPlan;
-}
 
 export interface PlanDefaults {
   limits: LimitsConfig;
@@ -222,11 +208,11 @@ export function planExecution(
  */
 export function planRunVariant(
   plan: ExecutionPlan,
-  files: SupervisorJob['files'],
+  files: StepJob['files'],
   variant: RunVariant = {},
 ): StepPlan {
   const limits = variant.timeoutMs ? { ...plan.run.limits, timeoutMs: variant.timeoutMs } : plan.run.limits;
-  const job: SupervisorJob = {
+  const job: StepJob = {
     ...plan.run.job,
     files,
     ...(variant.stdin !== undefined ? { stdin: Buffer.from(variant.stdin) } : {}),

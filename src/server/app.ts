@@ -15,6 +15,7 @@ import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
 import { ExecutionService } from './execution-service.js';
 import { sendError } from './http-errors.js';
 import { type PoolSample, ServiceMetrics } from './metrics.js';
+import type { RouteContext } from './route-context.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerExecutionRoutes } from './routes/executions.js';
 import { registerPistonRoutes } from './routes/piston.js';
@@ -45,14 +46,6 @@ export interface BuildAppOptions {
   readinessChecks?: () => Promise<{ problems: string[]; warnings: string[] }>;
   /** Serve /v1/sessions (src/server/routes/sessions.ts); the caller closes it after the app. */
   sessions?: SessionManager;
-}
-
-/** What every route module gets. */
-export interface RouteContext {
-  config: BoxrunConfig;
-  service: ExecutionService;
-  auth: ApiKeyAuthenticator;
-  registry: RuntimeRegistry;
 }
 
 /** Routes anyone may call, keys or not: probes, metrics, the API docs. */

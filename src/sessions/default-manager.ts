@@ -1,17 +1,19 @@
-import { DockerExecutor } from '../backends/docker/docker-executor.js';
+import { type ConfiguredExecutor, createExecutor } from '../backends/selection/create-executor.js';
 import { type ConfigOverrides, loadConfig } from '../config/config.js';
 import { type PythonCodeResult, type RunPythonCodeOptions, runPythonCode as runInManager } from './python.js';
 import type { Session } from './session.js';
 import { type CreateSessionOptions, SessionManager } from './session-manager.js';
 
-let shared: { executor: DockerExecutor; manager: SessionManager } | null = null;
+let shared: { configured: ConfiguredExecutor; manager: SessionManager } | null = null;
 
 /** The process-wide manager behind `createSession()`, configured like `createExecutor()`. */
 export function defaultSessionManager(overrides: ConfigOverrides = {}): SessionManager {
   if (!shared) {
-    const config = loadConfig({ overrides });
-    const executor = new DockerExecutor({ config });
-    shared = { executor, manager: new SessionManager({ config, engines: executor }) };
+    const configured = createExecutor(loadConfig({ overrides }));
+    shared = {
+      configured,
+      manager: new SessionManager({ config: configured.config, engines: configured.engines }),
+    };
   }
   return shared.manager;
 }
@@ -31,5 +33,5 @@ export async function closeDefaultSessions(): Promise<void> {
   const current = shared;
   shared = null;
   await current?.manager.close();
-  await current?.executor.close();
+  await current?.configured.close();
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { NamespaceExecutor, probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { createExecutor } from '../../src/backends/selection/create-executor.js';
 import {
-  createExecutorFromConfig,
   type FallbackEvent,
   probeAllBackends,
+  SelectingExecutor,
 } from '../../src/backends/selection/select-executor.js';
 import { loadConfig } from '../../src/config/config.js';
 
@@ -24,7 +25,7 @@ const hello = { runtime: 'bash', files: [{ path: 'a.sh', content: 'echo hi' }] }
 describe('executor selection and fallback', () => {
   it('refuses to run anywhere else when the engine is down and no fallback is configured', async () => {
     const config = loadConfig({ overrides: { ...deadEngine, executor: { type: 'docker', fallback: [] } } });
-    await expect(createExecutorFromConfig(config, quiet())).rejects.toMatchObject({
+    await expect(SelectingExecutor.create({ config, logger: quiet().logger })).rejects.toMatchObject({
       code: 'ENGINE_UNAVAILABLE',
       message: expect.stringMatching(/no fallback is configured/),
     });
@@ -34,7 +35,8 @@ describe('executor selection and fallback', () => {
     const config = loadConfig({
       overrides: { ...deadEngine, executor: { type: 'docker', fallback: ['host'], allowUnsafeHost: false } },
     });
-    await expect(createExecutorFromConfig(config, quiet())).rejects.toMatchObject({
+    expect(() => createExecutor(config)).toThrow(/allow_unsafe_host/);
+    await expect(SelectingExecutor.create({ config, logger: quiet().logger })).rejects.toMatchObject({
       code: 'ENGINE_UNAVAILABLE',
       message: expect.stringMatching(/allow_unsafe_host/),
     });
@@ -46,7 +48,7 @@ describe('executor selection and fallback', () => {
     });
     const log = quiet();
     const events: FallbackEvent[] = [];
-    const executor = await createExecutorFromConfig(config, log);
+    const executor = await SelectingExecutor.create({ config, logger: log.logger });
     executor.on('fallback', (e: FallbackEvent) => events.push(e));
     expect(executor.activeBackend()).toBe('host');
     expect(executor.fallbackCount()).toBe(1);
@@ -74,13 +76,18 @@ describe('executor selection and fallback', () => {
           executor: { type: 'docker', fallback: ['namespace', 'host'], allowUnsafeHost: true },
         },
       });
-      const executor = await createExecutorFromConfig(config, quiet());
+      // With the engine "down" only a cached rootfs export can serve: made now, while it is up.
+      const exporter = new NamespaceExecutor({ config: loadConfig() });
+      await exporter.prepare({ runtime: 'python', files: [{ path: 'a.py', content: '' }] });
+      await exporter.close();
+      const executor = await SelectingExecutor.create({ config, logger: quiet().logger });
       expect(executor.activeBackend()).toBe('namespace');
-      // The rootfs was exported earlier (namespace tests) or is exported now... but the engine is
-      // "down", so only a cached export can serve: skip the run when there is none.
-      const r = await executor.execute(hello).catch((e: Error) => e);
-      if (r instanceof Error) expect(r.message).toMatch(/engine|rootfs|image/i);
-      else expect(r.isolationLevel).toBe('process');
+      const r = await executor.execute({
+        runtime: 'python',
+        files: [{ path: 'a.py', content: 'print("hi")' }],
+      });
+      expect(r.stdout).toBe('hi\n');
+      expect(r.isolationLevel).toBe('process');
       await executor.close();
     },
   );
@@ -89,7 +96,7 @@ describe('executor selection and fallback', () => {
     const config = loadConfig({
       overrides: { executor: { type: 'docker', fallback: ['host'], allowUnsafeHost: true } },
     });
-    const executor = await createExecutorFromConfig(config, quiet());
+    const executor = await SelectingExecutor.create({ config, logger: quiet().logger });
     expect(executor.activeBackend()).toBe('docker');
     expect(executor.fallbackCount()).toBe(0);
     const r = await executor.execute(hello);

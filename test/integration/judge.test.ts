@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
+import type { Verdict } from '../../src/core/test-case-result.js';
 import { judge } from '../../src/judge/judge.js';
-import type { Verdict } from '../../src/judge/test-case-result.js';
 import { loadTestDirectory } from '../../src/judge/test-files.js';
 import { dockerExecutor } from '../helpers.js';
 

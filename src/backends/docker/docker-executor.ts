@@ -44,17 +44,9 @@ import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';
 import { Reaper } from './reaper.js';
 import { labelContainersOf } from './run-label.js';
 import { Sandbox } from './sandbox.js';
+import type { SandboxSource } from './sandbox-source.js';
 import { describeAppArmor, resolveSeccompProfile, type SeccompSetting } from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
-
-/** Where a sandbox comes from: made on demand, or taken warm from a pool. */
-export interface SandboxSource {
-  acquire(
-    image: string,
-    limits: ResourceLimits,
-    makeSpec: () => Docker.ContainerCreateOptions,
-  ): Promise<Sandbox>;
-}
 
 export interface DockerExecutorOptions {
   config: BoxrunConfig;

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import type { ResourceLimits } from '../../core/request.js';
-import type { SandboxSource } from './docker-executor.js';
 import { Sandbox } from './sandbox.js';
+import type { SandboxSource } from './sandbox-source.js';
 
 /** One kind of warm container: a runtime's run step, or its compile step (other limits). */
 export interface WarmPoolTarget {

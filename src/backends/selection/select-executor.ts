@@ -17,6 +17,7 @@ import { DockerExecutor } from '../docker/docker-executor.js';
 import { connectEngine } from '../docker/engine.js';
 import { HostExecutor, isHostExecutorAllowed } from '../host/host-executor.js';
 import { NamespaceExecutor, probeNamespaceSupport } from '../namespace/namespace-executor.js';
+import { PodmanExecutor } from '../podman/podman-executor.js';
 
 export type BackendType = BoxrunConfig['executor']['type'];
 
@@ -35,81 +36,78 @@ export interface BackendProbe {
   reason?: string;
 }
 
-/**
- * How each backend is made and probed. Podman plugs in here: a `podman` entry with its own
- * `create` and `probe` (src/backends/podman/); until one is registered, podman probes as
- * unavailable with a clear reason and the chain moves on.
- */
+/** How one backend is made and probed. */
 export interface BackendFactory {
   create(config: BoxrunConfig, registry?: RuntimeRegistry): Executor;
   probe(config: BoxrunConfig): Promise<BackendProbe>;
 }
 
-const factories = new Map<BackendType, BackendFactory>();
-
-export function registerBackend(type: BackendType, factory: BackendFactory): void {
-  factories.set(type, factory);
+async function probeEngine(
+  type: 'docker' | 'podman',
+  host: string | undefined,
+  isolationLevel: IsolationLevel,
+): Promise<BackendProbe> {
+  try {
+    const engine = await connectEngine(host);
+    return { type, available: true, isolationLevel, reason: `engine at ${engine.endpoint.url}` };
+  } catch (error) {
+    return { type, available: false, isolationLevel, reason: (error as Error).message };
+  }
 }
 
-registerBackend('docker', {
-  create: (config, registry) => new DockerExecutor({ config, ...(registry ? { registry } : {}) }),
-  async probe(config) {
-    const isolationLevel: IsolationLevel = config.docker.runtime === 'runsc' ? 'vm' : 'container';
-    try {
-      const engine = await connectEngine(config.docker.host);
-      return { type: 'docker', available: true, isolationLevel, reason: `engine at ${engine.endpoint.url}` };
-    } catch (error) {
-      return { type: 'docker', available: false, isolationLevel, reason: (error as Error).message };
-    }
+/** Every backend of this build, declared once (no registration at module load). */
+const BACKENDS: Record<BackendType, BackendFactory> = {
+  docker: {
+    create: (config, registry) => new DockerExecutor({ config, ...(registry ? { registry } : {}) }),
+    probe: (config) =>
+      probeEngine('docker', config.docker.host, config.docker.runtime === 'runsc' ? 'vm' : 'container'),
   },
-});
-
-registerBackend('namespace', {
-  create: (config, registry) => new NamespaceExecutor({ config, ...(registry ? { registry } : {}) }),
-  async probe(config) {
-    const support = probeNamespaceSupport(config);
-    return {
-      type: 'namespace',
-      available: support.problems.length === 0,
-      isolationLevel: 'process',
-      reason:
-        support.problems.length > 0
-          ? support.problems.join('; ')
-          : `${support.bwrapVersion}, cgroup v${support.cgroups?.version}${support.seccomp ? ', seccomp' : ''}`,
-    };
+  podman: {
+    create: (config, registry) => new PodmanExecutor({ config, ...(registry ? { registry } : {}) }),
+    probe: (config) => probeEngine('podman', config.podman.host, 'container'),
   },
-});
-
-registerBackend('host', {
-  create: (config, registry) => new HostExecutor({ config, ...(registry ? { registry } : {}) }),
-  async probe(config) {
-    return isHostExecutorAllowed(config)
-      ? {
-          type: 'host',
-          available: true,
-          isolationLevel: 'none',
-          reason: 'NO isolation (allow_unsafe_host = true)',
-        }
-      : {
-          type: 'host',
-          available: false,
-          isolationLevel: 'none',
-          reason: 'refused: the host executor has no isolation; set [executor] allow_unsafe_host = true',
-        };
+  namespace: {
+    create: (config, registry) => new NamespaceExecutor({ config, ...(registry ? { registry } : {}) }),
+    async probe(config) {
+      const support = probeNamespaceSupport(config);
+      return {
+        type: 'namespace',
+        available: support.problems.length === 0,
+        isolationLevel: 'process',
+        reason:
+          support.problems.length > 0
+            ? support.problems.join('; ')
+            : `${support.bwrapVersion}, cgroup v${support.cgroups?.version}${support.seccomp ? ', seccomp' : ''}`,
+      };
+    },
   },
-});
+  host: {
+    create: (config, registry) => new HostExecutor({ config, ...(registry ? { registry } : {}) }),
+    async probe(config) {
+      return isHostExecutorAllowed(config)
+        ? {
+            type: 'host',
+            available: true,
+            isolationLevel: 'none',
+            reason: 'NO isolation (allow_unsafe_host = true)',
+          }
+        : {
+            type: 'host',
+            available: false,
+            isolationLevel: 'none',
+            reason: 'refused: the host executor has no isolation; set [executor] allow_unsafe_host = true',
+          };
+    },
+  },
+};
 
-export async function probeBackend(type: BackendType, config: BoxrunConfig): Promise<BackendProbe> {
-  const factory = factories.get(type);
-  if (!factory) {
-    return {
-      type,
-      available: false,
-      isolationLevel: ISOLATION_OF[type],
-      reason: `the ${type} backend is not part of this build`,
-    };
-  }
-  return factory.probe(config);
+/** A new executor of one backend type, no probing and no fallback. */
+function createBackend(type: BackendType, config: BoxrunConfig, registry?: RuntimeRegistry): Executor {
+  return BACKENDS[type].create(config, registry);
+}
+
+export function probeBackend(type: BackendType, config: BoxrunConfig): Promise<BackendProbe> {
+  return BACKENDS[type].probe(config);
 }
 
 /** The configured order: the preferred backend, then the fallbacks (duplicates dropped). */
@@ -150,7 +148,7 @@ const stderrLogger = {
 };
 
 /**
- * The executor the service and CLI use: the configured backend, probed at start, with the ordered
+ * The executor for a fallback chain: the configured backend, probed on first use (or `start()`), with the ordered
  * fallback chain from config — and only that chain: with `fallback = []` an unavailable engine is
  * an ENGINE_UNAVAILABLE error, never a silent downgrade. A fallback is logged loudly, counted
  * (`fallbackCount()`, event 'fallback') and visible in `status()`; every result carries the
@@ -171,8 +169,10 @@ export class SelectingExecutor extends EventEmitter implements Executor {
   private lastFallback: FallbackEvent | null = null;
   private lastRecheck = 0;
   private readonly recheckMs: number;
+  /** The first selection, made once; a failed one is made again on the next call. */
+  private selected: Promise<BackendType> | null = null;
 
-  private constructor(private readonly options: SelectingExecutorOptions) {
+  constructor(private readonly options: SelectingExecutorOptions) {
     super();
     this.config = options.config;
     this.logger = options.logger ?? stderrLogger;
@@ -184,17 +184,26 @@ export class SelectingExecutor extends EventEmitter implements Executor {
   /** Probes the chain in order and starts on the first available backend. */
   static async create(options: SelectingExecutorOptions): Promise<SelectingExecutor> {
     const selector = new SelectingExecutor(options);
-    await selector.select(null);
+    await selector.start();
     return selector;
+  }
+
+  /** Probes the chain now (the service does, to refuse to start when nothing can run); idempotent. */
+  start(): Promise<BackendType> {
+    if (!this.selected) {
+      const selecting = this.select(null);
+      this.selected = selecting;
+      selecting.catch(() => {
+        if (this.selected === selecting) this.selected = null;
+      });
+    }
+    return this.selected;
   }
 
   private executorFor(type: BackendType): Executor {
     let executor = this.executors.get(type);
     if (!executor) {
-      const factory = factories.get(type);
-      if (!factory)
-        throw new BoxrunError('ENGINE_UNAVAILABLE', `the ${type} backend is not part of this build`);
-      executor = factory.create(this.config, this.options.registry);
+      executor = createBackend(type, this.config, this.options.registry);
       this.executors.set(type, executor);
     }
     return executor;
@@ -261,6 +270,7 @@ export class SelectingExecutor extends EventEmitter implements Executor {
 
   /** Runs `fn` on the active backend; on ENGINE_UNAVAILABLE moves down the chain and retries. */
   private async withFallback<T>(fn: (executor: Executor) => Promise<T>): Promise<T> {
+    await this.start();
     await this.maybeRecover();
     for (;;) {
       const type = this.active;
@@ -300,7 +310,8 @@ export class SelectingExecutor extends EventEmitter implements Executor {
     return this.withFallback((executor) => executor.runPrepared(program, variant, options));
   }
 
-  healthCheck(): Promise<HealthReport> {
+  async healthCheck(): Promise<HealthReport> {
+    await this.start().catch(() => {});
     return this.executorFor(this.active).healthCheck();
   }
 
@@ -308,7 +319,8 @@ export class SelectingExecutor extends EventEmitter implements Executor {
     return this.withFallback((executor) => executor.warmup());
   }
 
-  capabilities(): Promise<ExecutorCapabilities> {
+  async capabilities(): Promise<ExecutorCapabilities> {
+    await this.start();
     return this.executorFor(this.active).capabilities();
   }
 
@@ -353,14 +365,6 @@ export class SelectingExecutor extends EventEmitter implements Executor {
   async close(): Promise<void> {
     await Promise.all([...this.executors.values()].map((e) => e.close()));
   }
-}
-
-/** The executor the config asks for, with its fallback chain; throws ENGINE_UNAVAILABLE when none is available. */
-export function createExecutorFromConfig(
-  config: BoxrunConfig,
-  options: Omit<SelectingExecutorOptions, 'config'> = {},
-): Promise<SelectingExecutor> {
-  return SelectingExecutor.create({ config, ...options });
 }
 
 /** What `boxrun doctor` prints: every backend of the chain (and the rest), probed. */

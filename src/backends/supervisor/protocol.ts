@@ -2,19 +2,14 @@
  * The wire protocol spoken with boxrun-sv (supervisor/boxrun-sv.c) over the container's stdio.
  * Frames are [type:u8][length:u32 BE][payload] in both directions.
  */
+import type { StepJob } from '../../core/plan.js';
+
 export const SUPERVISOR_PATH = '/usr/local/bin/boxrun-sv';
 export const WORK_DIR = '/box';
 export const STDIN_CHUNK = 64 * 1024;
 
-export interface SupervisorJob {
-  files: { path: string; content: Buffer; mode: number }[];
-  argv: string[];
-  env: Record<string, string>;
-  cwd?: string;
-  limits: Record<string, number>;
-  outputPatterns: string[];
-  stdin: Buffer;
-}
+/** The job frame's content: a step's job as core describes it. */
+export type SupervisorJob = StepJob;
 
 export interface SupervisorReport {
   exitCode: number;

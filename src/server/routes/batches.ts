@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BoxrunError } from '../../core/errors.js';
-import type { RouteContext } from '../app.js';
 import { executionView } from '../execution-service.js';
+import type { RouteContext } from '../route-context.js';
 import {
   batchBodySchema,
   batchCreatedSchema,

@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { BoxrunError } from '../../core/errors.js';
 import { encodeBytes } from '../../core/verdict.js';
 import type { ExecutionRecord } from '../../store/execution-store.js';
-import type { RouteContext } from '../app.js';
 import { executionView, type LiveEvent } from '../execution-service.js';
 import { errorBody, httpStatusFor, retryAfterFor } from '../http-errors.js';
+import type { RouteContext } from '../route-context.js';
 import {
   errorSchema,
   executionViewSchema,

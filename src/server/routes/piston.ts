@@ -5,8 +5,8 @@ import { BoxrunError } from '../../core/errors.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { StepResult } from '../../core/result.js';
 import type { RuntimeDefinition } from '../../runtimes/definitions.js';
-import type { RouteContext } from '../app.js';
 import { sendError } from '../http-errors.js';
+import type { RouteContext } from '../route-context.js';
 import {
   pistonExecuteSchema,
   pistonMessageSchema,

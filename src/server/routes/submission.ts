@@ -1,9 +1,9 @@
 import { BoxrunError, isBoxrunError } from '../../core/errors.js';
 import type { ExecutionRequest } from '../../core/request.js';
 import { planExecution } from '../../runtimes/plan.js';
-import type { RouteContext } from '../app.js';
 import { checkCallbackUrl } from '../callback-guard.js';
 import type { SubmitItem } from '../execution-service.js';
+import type { RouteContext } from '../route-context.js';
 import type { ServiceRequest } from '../schemas.js';
 
 /** Prefixes an error's field path (`limits.timeoutMs` → `requests.3.limits.timeoutMs`). */

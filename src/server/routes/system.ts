@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { RouteContext } from '../app.js';
 import type { ServiceMetrics } from '../metrics.js';
+import type { RouteContext } from '../route-context.js';
 import { readinessSchema, runtimeSchema } from '../schemas.js';
 
 export function registerSystemRoutes(

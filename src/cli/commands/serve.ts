@@ -1,73 +1,39 @@
 import { join } from 'node:path';
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import { DockerExecutor } from '../backends/docker/docker-executor.js';
-import type { ConnectedEngine } from '../backends/docker/engine.js';
-import { MultiEngineExecutor } from '../backends/docker/multi-engine-executor.js';
-import { assertHostExecutorAllowed } from '../backends/host/host-executor.js';
-import { createExecutorFromConfig, type SelectingExecutor } from '../backends/selection/select-executor.js';
-import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../config/config.js';
-import { isBoxrunError } from '../core/errors.js';
-import type { Executor } from '../core/executor.js';
-import type { BackendMetricSources } from '../hygiene/backend-metrics.js';
-import { type DiskStatus, diskStatus } from '../hygiene/disk-hygiene.js';
-import { buildApp } from '../server/app.js';
-import { hashApiKey } from '../server/auth.js';
-import { SessionManager } from '../sessions/session-manager.js';
-import { SqliteExecutionStore } from '../store/sqlite-execution-store.js';
-import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
+import { type ConfiguredExecutor, createExecutor } from '../../backends/selection/create-executor.js';
+import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../../config/config.js';
+import { isBoxrunError } from '../../core/errors.js';
+import type { BackendMetricSources } from '../../hygiene/backend-metrics.js';
+import { type DiskStatus, diskStatus } from '../../hygiene/disk-hygiene.js';
+import { buildApp } from '../../server/app.js';
+import { hashApiKey } from '../../server/auth.js';
+import { SessionManager } from '../../sessions/session-manager.js';
+import { SqliteExecutionStore } from '../../store/sqlite-execution-store.js';
+import { nonNegativeInt, port } from '../args.js';
+import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE } from '../exit-codes.js';
 
-function portArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('must be a port number');
-  return n;
-}
-
-function countArg(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
-
-interface ServiceBackends {
-  executor: Executor;
-  /** The Docker engine(s) sessions run on. */
-  engines: { engine(): Promise<ConnectedEngine> };
+interface ServiceBackends extends ConfiguredExecutor {
   readinessChecks: () => Promise<{ problems: string[]; warnings: string[] }>;
   backendMetrics: BackendMetricSources;
-  /** Closes the executor and, when sessions have an engine of their own, that one too. */
-  close: () => Promise<void>;
 }
 
 /**
- * The executor the config asks for: several engines (docker.hosts), the configured backend with
- * its fallback chain, or — the default — Docker, connected lazily so the service starts (and
- * /readyz says why it is not ready) while the engine is still down.
+ * The executor the config asks for (createExecutor), with what the service adds: a fallback chain
+ * is probed at start (no backend of it available: the service does not start), readiness warnings
+ * and backend metrics.
  */
 async function createServiceBackends(config: BoxrunConfig, logger: Logger): Promise<ServiceBackends> {
-  let executor: Executor;
-  let engines: ServiceBackends['engines'];
-  let selector: SelectingExecutor | null = null;
-  let sessionEngine: DockerExecutor | null = null;
-  if (config.docker.hosts && config.docker.hosts.length > 0) {
-    const multi = new MultiEngineExecutor({ config });
-    executor = multi;
-    engines = multi;
-  } else if (config.executor.type === 'docker' && config.executor.fallback.length === 0) {
-    const docker = new DockerExecutor({ config });
-    executor = docker;
-    engines = docker;
-  } else {
-    if (config.executor.type === 'host' || config.executor.fallback.includes('host'))
-      assertHostExecutorAllowed(config);
-    selector = await createExecutorFromConfig(config, {
-      logger: { warn: (m) => logger.warn(m), info: (m) => logger.info(m) },
-    });
-    executor = selector;
-    sessionEngine = new DockerExecutor({ config, reaper: false });
-    engines = sessionEngine;
+  const configured = createExecutor(config, {
+    logger: { warn: (m) => logger.warn(m), info: (m) => logger.info(m) },
+  });
+  const { selection: selector, engines } = configured;
+  try {
+    await selector?.start();
+  } catch (error) {
+    await configured.close();
+    throw error;
   }
   let lastDisk: DiskStatus | null = null;
   const readinessChecks = async () => {
@@ -104,11 +70,7 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
         freeBytes: lastDisk.freeBytes,
       },
   };
-  const close = async () => {
-    await executor.close();
-    await sessionEngine?.close();
-  };
-  return { executor, engines, readinessChecks, backendMetrics, close };
+  return { ...configured, readinessChecks, backendMetrics };
 }
 
 export function storePath(config: BoxrunConfig): string {
@@ -116,15 +78,18 @@ export function storePath(config: BoxrunConfig): string {
 }
 
 /** `boxrun serve`: the HTTP service (docs/service.md). */
-export function registerServeCommand(program: Command): void {
-  program
-    .command('serve')
+export function serveCommand(): Command {
+  return new Command('serve')
     .description('run the HTTP service: queue, records, webhooks, streaming, metrics, Piston-compatible API')
     .option('--host <host>', 'address to bind (server.host; default 127.0.0.1)')
-    .option('-p, --port <port>', 'port (server.port; default 8080, 0 = any free port)', portArg)
+    .option('-p, --port <port>', 'port (server.port; default 8080, 0 = any free port)', port)
     .option('--db <path>', 'SQLite file (server.db_path; default <stateDir>/boxrun.db)')
-    .option('--max-concurrent <n>', 'executions at once (server.max_concurrent; default: cores)', countArg)
-    .option('--max-queued <n>', 'executions waiting (server.max_queued)', countArg)
+    .option(
+      '--max-concurrent <n>',
+      'executions at once (server.max_concurrent; default: cores)',
+      nonNegativeInt,
+    )
+    .option('--max-queued <n>', 'executions waiting (server.max_queued)', nonNegativeInt)
     .option('--hash-key <key>', 'print the sha256 digest of an API key (for server.api_keys) and exit')
     .option('--print-webhook-secret', 'print the webhook signing secret in use and exit')
     .action(async (opts) => {

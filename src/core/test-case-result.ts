@@ -1,4 +1,4 @@
-import type { Encoding, ExecutionStatus } from '../core/result.js';
+import type { Encoding, ExecutionStatus } from './status.js';
 
 export const VERDICTS = [
   'accepted',
