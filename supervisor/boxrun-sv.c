@@ -8,7 +8,7 @@
  *   host -> sv (container stdin):  frames  [type:u8][len:u32 BE][payload]
  *     'F' file      u32 mode BE, path NUL, content        'A' argv element
  *     'E' env "K=V"                                       'C' cwd (relative to the work dir)
- *     'L' limit "key=value"                               'O' output-file pattern
+ *     'L' limit "key=value" ("recycle=1": reset after it)   'O' output-file pattern
  *     'I' stdin bytes    'i' stdin EOF    'R' run    'K' kill (cancel)
  *   sv -> host (container stdout): frames of the same shape
  *     'S' started       'o' stdout bytes     'e' stderr bytes
@@ -34,10 +34,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -59,10 +64,16 @@ static long long timeout_ms, cpu_ms, output_bytes, files_bytes, file_size_bytes,
 /* Session mode (--session): the container outlives one job; files in the work dir persist between
  * jobs, every process of a job still dies when it ends. */
 static int session_mode;
+static const char *work_dir = WORK_DIR;
+/* The host asked for this job's sandbox to be reused ('L' recycle=1): after the job, the supervisor
+ * resets the container to its initial state and proves it ("reset between jobs" below), and only then
+ * waits for another job. */
+static int recycle_requested;
 
 static void reset_limits(void) {
   timeout_ms = 10000, cpu_ms = 0, output_bytes = 1 << 20, files_bytes = 64 << 20;
   file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000;
+  recycle_requested = 0;
 }
 
 /* ---------- small helpers ---------- */
@@ -209,6 +220,7 @@ static void set_limit(const char *kv) {
   else if (IS("stack_bytes")) stack_bytes = v;
   else if (IS("nofile")) nofile = v;
   else if (IS("max_files")) max_files = v;
+  else if (IS("recycle")) recycle_requested = v != 0;
 #undef IS
 }
 
@@ -257,7 +269,10 @@ static void buf_consume(buf_t *b, size_t n) {
 
 static pid_t child_pid;
 static int child_done, child_status;
-static struct rusage child_ru;
+/* Largest resident set of any process of the current job: each reaped process's (and its reaped
+ * descendants') ru_maxrss. Unlike RUSAGE_CHILDREN it starts from zero with every job, so a job in a
+ * reused container never reports an earlier job's peak. */
+static long job_maxrss_kb;
 
 /* Collects every exited child; returns 1 once no child is left at all. */
 static int reap(void) {
@@ -266,10 +281,10 @@ static int reap(void) {
     struct rusage ru;
     pid_t p = wait4(-1, &st, WNOHANG, &ru);
     if (p <= 0) return p < 0 && errno == ECHILD;
+    if (ru.ru_maxrss > job_maxrss_kb) job_maxrss_kb = ru.ru_maxrss;
     if (p == child_pid) {
       child_done = 1;
       child_status = st;
-      child_ru = ru;
     }
   }
 }
@@ -434,6 +449,332 @@ static void kill_everything(void) {
   else kill(-child_pid, SIGKILL);
 }
 
+/* ---------- reset between jobs (recycled sandboxes) ----------
+ *
+ * A reused container must be as clean as a fresh one, and the supervisor must be able to show it:
+ * every process but itself gone, every writable filesystem back to what it held when the container
+ * started (same entries, owners and modes; same free blocks and inodes for tmpfs), no SysV IPC
+ * object left and the mount table unchanged. The state at start is recorded once, before the first
+ * job's files arrive. Anything the reset cannot restore or cannot check makes it fail, and a failed
+ * reset makes the host destroy the container: doubt is never resolved in favour of reuse. */
+
+typedef struct {
+  char *path;
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
+  ino_t ino;
+  dev_t rdev;
+  off_t size;
+  struct timespec ctime;
+} fs_entry_t;
+
+typedef struct {
+  fs_entry_t *items;
+  int n, cap;
+  int overflow;
+} fs_list_t;
+
+typedef struct {
+  char *path;
+  int tmpfs;
+  unsigned long long bfree, ffree;
+} rw_mount_t;
+
+#define MAX_FS_ENTRIES 8192
+#define MAX_RW_MOUNTS 64
+
+static fs_list_t baseline;
+static rw_mount_t rw_mounts[MAX_RW_MOUNTS];
+static int rw_mount_count;
+static char *baseline_mountinfo;
+/* Why this container can never be reset (e.g. a writable root filesystem); NULL when it can. */
+static const char *baseline_error;
+
+static char *read_text_file(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  buf_t b = {0};
+  char chunk[8192];
+  ssize_t r;
+  while ((r = read(fd, chunk, sizeof chunk)) > 0) buf_append(&b, chunk, (size_t)r);
+  close(fd);
+  buf_append(&b, "", 1);
+  return (char *)b.buf;
+}
+
+static void fs_list_free(fs_list_t *l) {
+  for (int i = 0; i < l->n; i++) free(l->items[i].path);
+  free(l->items);
+  *l = (fs_list_t){0};
+}
+
+static void fs_list_add(fs_list_t *l, const char *path, const struct stat *st) {
+  if (l->n >= MAX_FS_ENTRIES) {
+    l->overflow = 1;
+    return;
+  }
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 256;
+    l->items = realloc(l->items, (size_t)l->cap * sizeof *l->items);
+    if (!l->items) fail("out of memory");
+  }
+  char *copy = strdup(path);
+  if (!copy) fail("out of memory");
+  l->items[l->n++] = (fs_entry_t){copy, st->st_mode, st->st_uid, st->st_gid, st->st_ino, st->st_rdev, st->st_size, st->st_ctim};
+}
+
+static const fs_entry_t *fs_list_find(const fs_list_t *l, const char *path) {
+  for (int i = 0; i < l->n; i++)
+    if (strcmp(l->items[i].path, path) == 0) return &l->items[i];
+  return NULL;
+}
+
+/* Every entry under `path` on the same filesystem (a nested mount is listed on its own). */
+static void list_tree(fs_list_t *l, const char *path, dev_t dev, int depth) {
+  struct stat st;
+  if (lstat(path, &st) < 0 || st.st_dev != dev) return;
+  fs_list_add(l, path, &st);
+  if (!S_ISDIR(st.st_mode)) return;
+  if (depth > 64) {
+    l->overflow = 1;
+    return;
+  }
+  DIR *d = opendir(path);
+  if (!d) {
+    l->overflow = 1; /* unreadable: cannot be proven empty */
+    return;
+  }
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char child[4096];
+    if (snprintf(child, sizeof child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", de->d_name) >=
+        (int)sizeof child) {
+      l->overflow = 1;
+      continue;
+    }
+    list_tree(l, child, dev, depth + 1);
+  }
+  closedir(d);
+}
+
+static void list_writable(fs_list_t *l) {
+  for (int i = 0; i < rw_mount_count; i++) {
+    struct stat st;
+    if (lstat(rw_mounts[i].path, &st) == 0) list_tree(l, rw_mounts[i].path, st.st_dev, 0);
+  }
+}
+
+/* mountinfo: id parent maj:min root mountpoint options [optional...] - fstype source superoptions */
+static void record_baseline(void) {
+  baseline_mountinfo = read_text_file("/proc/self/mountinfo");
+  if (!baseline_mountinfo) {
+    baseline_error = "cannot read the mount table";
+    return;
+  }
+  char *copy = strdup(baseline_mountinfo);
+  if (!copy) fail("out of memory");
+  for (char *line = strtok(copy, "\n"); line; line = strtok(NULL, "\n")) {
+    char mountpoint[4096], options[1024], fstype[256];
+    const char *dash = strstr(line, " - ");
+    if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s %1023s", mountpoint, options) != 2 ||
+        sscanf(dash + 3, "%255s", fstype) != 1) {
+      baseline_error = "cannot parse the mount table";
+      break;
+    }
+    int rw = strncmp(options, "rw", 2) == 0 && (options[2] == 0 || options[2] == ',');
+    if (!rw) continue;
+    if (!strcmp(mountpoint, "/")) {
+      baseline_error = "the root filesystem is writable";
+      break;
+    }
+    /* The kernel's own views: nothing a job writes there outlives its processes. */
+    if (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs") || !strncmp(fstype, "cgroup", 6) ||
+        !strncmp(mountpoint, "/proc/", 6) || !strncmp(mountpoint, "/sys/", 5))
+      continue;
+    if (strchr(mountpoint, '\\') || rw_mount_count >= MAX_RW_MOUNTS) {
+      baseline_error = "unsupported mount table";
+      break;
+    }
+    rw_mount_t *m = &rw_mounts[rw_mount_count++];
+    m->path = strdup(mountpoint);
+    if (!m->path) fail("out of memory");
+    m->tmpfs = !strcmp(fstype, "tmpfs");
+    struct statfs sf;
+    if (m->tmpfs && statfs(m->path, &sf) == 0) m->bfree = sf.f_bfree, m->ffree = sf.f_ffree;
+  }
+  free(copy);
+  if (baseline_error) return;
+  list_writable(&baseline);
+  if (baseline.overflow) baseline_error = "too many files at start";
+}
+
+/* Removes `path` and everything under it; directories are first made ours to enter and empty. */
+static void remove_tree(const char *path, uid_t me, int depth) {
+  struct stat st;
+  if (depth > 128 || lstat(path, &st) < 0) return; /* too deep: left, so the check fails */
+  if (S_ISDIR(st.st_mode)) {
+    if (st.st_uid == me) chmod(path, 0700);
+    DIR *d = opendir(path);
+    if (d) {
+      struct dirent *de;
+      while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char child[4096];
+        if (snprintf(child, sizeof child, "%s/%s", path, de->d_name) < (int)sizeof child)
+          remove_tree(child, me, depth + 1);
+      }
+      closedir(d);
+    }
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+/* Everything under a baseline directory that was not there at start goes; what was there gets its
+ * mode back (when it is ours: nothing else can have been changed by a job). */
+static void restore_tree(const char *path, dev_t dev, uid_t me, int depth) {
+  struct stat st;
+  if (lstat(path, &st) < 0 || st.st_dev != dev || depth > 64) return;
+  const fs_entry_t *base = fs_list_find(&baseline, path);
+  if (!base) return;
+  if (st.st_uid == me && (st.st_mode & 07777) != (base->mode & 07777)) {
+    /* Enter it first (a chmod 000 directory), then its own mode is put back below. */
+    chmod(path, (base->mode & 07777) | (S_ISDIR(st.st_mode) ? 0700 : 0));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    if (d) {
+      struct dirent *de;
+      while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        char child[4096];
+        if (snprintf(child, sizeof child, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", de->d_name) >=
+            (int)sizeof child)
+          continue;
+        if (fs_list_find(&baseline, child)) restore_tree(child, dev, me, depth + 1);
+        else remove_tree(child, me, 0);
+      }
+      closedir(d);
+    }
+  }
+  if (st.st_uid == me) chmod(path, base->mode & 07777);
+}
+
+static const char *compare_with_baseline(void) {
+  static char why[4200];
+  fs_list_t now = {0};
+  list_writable(&now);
+  const char *result = NULL;
+  if (now.overflow) result = "too many or unreadable files";
+  for (int i = 0; !result && i < now.n; i++) {
+    const fs_entry_t *e = &now.items[i];
+    const fs_entry_t *b = fs_list_find(&baseline, e->path);
+    if (!b) {
+      snprintf(why, sizeof why, "left behind: %s", e->path);
+      result = why;
+    } else if (e->mode != b->mode || e->uid != b->uid || e->gid != b->gid) {
+      snprintf(why, sizeof why, "owner or mode changed: %s", e->path);
+      result = why;
+    } else if (!S_ISDIR(e->mode) && (e->ino != b->ino || e->rdev != b->rdev)) {
+      snprintf(why, sizeof why, "replaced: %s", e->path);
+      result = why;
+    } else if ((S_ISREG(e->mode) || S_ISLNK(e->mode)) &&
+               (e->size != b->size || e->ctime.tv_sec != b->ctime.tv_sec || e->ctime.tv_nsec != b->ctime.tv_nsec)) {
+      /* ctime cannot be set back by anyone unprivileged: any write or chmod shows. */
+      snprintf(why, sizeof why, "modified: %s", e->path);
+      result = why;
+    }
+  }
+  if (!result && now.n != baseline.n) result = "a file present at start is gone";
+  for (int i = 0; !result && i < rw_mount_count; i++) {
+    struct statfs sf;
+    if (!rw_mounts[i].tmpfs) continue;
+    if (statfs(rw_mounts[i].path, &sf) < 0 || sf.f_bfree != rw_mounts[i].bfree || sf.f_ffree != rw_mounts[i].ffree) {
+      snprintf(why, sizeof why, "space still in use on %s", rw_mounts[i].path);
+      result = why;
+    }
+  }
+  fs_list_free(&now);
+  return result;
+}
+
+static int count_other_processes(void) {
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    char *end;
+    long pid = strtol(de->d_name, &end, 10);
+    if (*end == 0 && pid > 1) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* SysV objects live in the IPC namespace, not in a filesystem: listed in /proc/sysvipc, removed by
+ * id (the job ran as our uid, so we own them). Returns how many are left after removal, -1 when a
+ * list cannot be read. */
+static int remove_sysv(const char *list, int kind) {
+  int left = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    char *text = read_text_file(list);
+    if (!text) return -1;
+    int n = 0;
+    char *line = strchr(text, '\n'); /* the first line is a header */
+    while (line && *++line) {
+      int id;
+      if (sscanf(line, "%*d %d", &id) == 1) {
+        n++;
+        if (pass == 0) {
+          if (kind == 0) shmctl(id, IPC_RMID, NULL);
+          else if (kind == 1) semctl(id, 0, IPC_RMID);
+          else msgctl(id, IPC_RMID, NULL);
+        }
+      }
+      line = strchr(line, '\n');
+    }
+    free(text);
+    left = n;
+  }
+  return left;
+}
+
+/* NULL when the container is as it was at start; otherwise why it is not (then it must go). */
+static const char *reset_container(void) {
+  if (baseline_error) return baseline_error;
+  if (getpid() != 1) return "not the namespace's init";
+  /* SIGKILL reaches stopped, SIGTERM-ignoring and setsid'd processes alike; looping catches a fork
+   * that raced the previous round. */
+  long long until = now_us() + 2000000LL;
+  for (;;) {
+    kill(-1, SIGKILL);
+    int none_left = reap();
+    int others = count_other_processes();
+    if (others < 0) return "cannot read /proc";
+    if (none_left && others == 0) break;
+    if (now_us() >= until) return "processes survived SIGKILL";
+    usleep(500);
+  }
+  if (remove_sysv("/proc/sysvipc/shm", 0) != 0) return "SysV shared memory left";
+  if (remove_sysv("/proc/sysvipc/sem", 1) != 0) return "SysV semaphores left";
+  if (remove_sysv("/proc/sysvipc/msg", 2) != 0) return "SysV message queues left";
+  uid_t me = getuid();
+  for (int i = 0; i < rw_mount_count; i++) {
+    struct stat st;
+    if (lstat(rw_mounts[i].path, &st) == 0) restore_tree(rw_mounts[i].path, st.st_dev, me, 0);
+  }
+  char *mounts = read_text_file("/proc/self/mountinfo");
+  int same = mounts && strcmp(mounts, baseline_mountinfo) == 0;
+  free(mounts);
+  if (!same) return "the mount table changed";
+  if (chdir(work_dir) < 0) return "work dir gone";
+  return compare_with_baseline();
+}
+
 /* ---------- main ---------- */
 
 static void list_clear(list_t *l) {
@@ -461,6 +802,8 @@ static void pump_output(int *fd, char frame, const char *name, long long *sent, 
 }
 
 static int sfd = -1;
+/* The last job was recycled and the reset proved the container clean: wait for the next one. */
+static int recycle_continue;
 static long long cpu_us_before_job;
 
 static void run_job(void) {
@@ -522,6 +865,7 @@ run:
     sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   }
   child_done = 0;
+  job_maxrss_kb = 0;
   files_sent_bytes = files_sent_count = 0;
 
   int in_p[2], out_p[2], err_p[2], ex_p[2];
@@ -632,8 +976,6 @@ run:
   /* RUSAGE_CHILDREN accumulates over a session's jobs. */
   long long cpu_us = cpu_total - cpu_us_before_job;
   cpu_us_before_job = cpu_total;
-  /* ...and so does its max RSS: a later job in a session reports its main process only. */
-  long maxrss = session_mode ? child_ru.ru_maxrss : all.ru_maxrss;
   long long oom_after = cgroup_oom_kills();
   long long oom_kills = (oom_before >= 0 && oom_after >= 0) ? oom_after - oom_before : -1;
 
@@ -642,6 +984,18 @@ run:
     report_missing_literals();
     int root = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root >= 0) walk(root, "", 0);
+  }
+
+  /* A job that hit a limit or was canceled may have left the container in any state: it is not
+   * reused, so there is nothing to reset. The host destroys it. */
+  const char *reset = NULL;
+  long long reset_us = 0;
+  if (recycle_requested) {
+    long long r0 = now_us();
+    if (timed_out || cpu_exceeded || kill_requested) reset = "not reused after a limit or cancel";
+    else if (oom_kills != 0) reset = "not reused after an OOM kill";
+    else reset = reset_container();
+    reset_us = now_us() - r0;
   }
 
   buf_t js = {0};
@@ -654,7 +1008,7 @@ run:
            "\"durationUs\":%lld,\"stdoutBytes\":%lld,\"stderrBytes\":%lld,\"outputLimited\":",
            exited ? WEXITSTATUS(child_status) : -1, sig, timed_out ? "true" : "false",
            cpu_exceeded ? "true" : "false", kill_requested ? "true" : "false", oom_kills, cpu_us,
-           maxrss, cgroup_peak_bytes(), t1 - t0, out_n, err_n);
+           job_maxrss_kb, cgroup_peak_bytes(), t1 - t0, out_n, err_n);
   buf_append(&js, num, strlen(num));
   if (output_limited) {
     buf_append(&js, "\"", 1);
@@ -671,6 +1025,12 @@ run:
   } else {
     buf_append(&js, "null", 4);
   }
+  if (recycle_requested) {
+    snprintf(num, sizeof num, ",\"resetUs\":%lld,\"reset\":\"", reset_us);
+    buf_append(&js, num, strlen(num));
+    json_escape(&js, reset ? reset : "clean");
+    buf_append(&js, "\"", 1);
+  }
   buf_append(&js, "}", 1);
   send_frame('r', js.buf, (uint32_t)js.len);
   free(js.buf);
@@ -680,16 +1040,20 @@ run:
   if (out_fd >= 0) close(out_fd);
   if (err_fd >= 0) close(err_fd);
   fcntl(0, F_SETFL, 0);
+  /* A container that could not be proven clean ends here, whatever the host does next. */
+  recycle_continue = recycle_requested && reset == NULL;
 }
 
 int main(int argc, char **argv) {
   int arg = 1;
   if (argc > arg && strcmp(argv[arg], "--session") == 0) session_mode = 1, arg++;
-  const char *work_dir = argc > arg ? argv[arg] : WORK_DIR;
+  if (argc > arg) work_dir = argv[arg];
   prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
   umask(022);
   if (chdir(work_dir) < 0) fail("chdir %s: %s", work_dir, strerror(errno));
+  /* Before any job's file exists: what a reset must bring the container back to. */
+  if (!session_mode) record_baseline();
   do {
     reset_limits();
     list_clear(&argv_list);
@@ -697,6 +1061,6 @@ int main(int argc, char **argv) {
     list_clear(&out_patterns);
     cwd_rel[0] = 0;
     run_job();
-  } while (session_mode);
+  } while (session_mode || recycle_continue);
   return 0;
 }
