@@ -804,12 +804,16 @@ static void pump_output(int *fd, char frame, const char *name, long long *sent, 
 static int sfd = -1;
 /* The last job was recycled and the reset proved the container clean: wait for the next one. */
 static int recycle_continue;
+static long long jobs_done;
 static long long cpu_us_before_job;
 
 static void run_job(void) {
   buf_t ctl = {0};
   buf_t pending_stdin = {0};
-  int stdin_eof = 0, kill_requested = 0, job_started = !session_mode;
+  /* Between two jobs of one container (a session, or a recycled sandbox after its first job), stdin
+   * and cancel frames that arrive before the next job's own frames belonged to the previous job. */
+  int between_jobs = session_mode || jobs_done > 0;
+  int stdin_eof = 0, kill_requested = 0, job_started = !between_jobs;
 
   /* Setup: read frames until 'R'. Frames after 'R' are handled by the run loop. */
   for (;;) {
@@ -837,8 +841,8 @@ static void run_job(void) {
         }
         break;
       case 'L': set_limit((char *)p); break;
-      /* In a session, stdin the host sent just as the previous job ended arrives here, before any
-       * frame of the next job: it belonged to that job, so it is dropped, not fed to this one. */
+      /* Stdin the host sent just as the previous job ended arrives here, before any frame of the
+       * next job: it belonged to that job, so it is dropped, not fed to this one. */
       case 'I':
         if (job_started) buf_append(&pending_stdin, p, len);
         break;
@@ -846,7 +850,7 @@ static void run_job(void) {
         if (job_started) stdin_eof = 1;
         break;
       case 'K':
-        if (!session_mode) _exit(0);
+        if (!between_jobs) _exit(0);
         break;
       case 'X': _exit(0); /* end of a session */
       case 'R': free(p); goto run;
@@ -1042,6 +1046,7 @@ run:
   fcntl(0, F_SETFL, 0);
   /* A container that could not be proven clean ends here, whatever the host does next. */
   recycle_continue = recycle_requested && reset == NULL;
+  jobs_done++;
 }
 
 int main(int argc, char **argv) {

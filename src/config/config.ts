@@ -245,6 +245,15 @@ export const configSchema = z
         idleTtlSeconds: z.number().int().min(1),
         /** How many pool containers are started at once. */
         replenishConcurrency: z.number().int().min(1),
+        /**
+         * Reuse a pool sandbox for the next request of the same shape once its supervisor has reset
+         * it and proved it clean (supervisor/boxrun-sv.c); false = every execution gets its own.
+         */
+        recycle: z.boolean(),
+        /** Jobs one recycled sandbox serves at most before it is replaced. */
+        maxUses: z.number().int().min(1),
+        /** Seconds one recycled sandbox lives at most (idle or not) before it is replaced. */
+        maxAgeSeconds: z.number().int().min(1),
       })
       .strict(),
   })
@@ -333,6 +342,9 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       maxTotal: 32,
       idleTtlSeconds: 300,
       replenishConcurrency: 2,
+      recycle: true,
+      maxUses: 100,
+      maxAgeSeconds: 600,
     },
   };
 }

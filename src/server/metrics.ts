@@ -5,6 +5,10 @@ export interface PoolSample {
   busy: number;
   hits: number;
   misses: number;
+  hitRatio?: number | null;
+  recycled?: number;
+  resetFailures?: number;
+  retired?: number;
   replenishMs: { last: number | null };
 }
 
@@ -109,6 +113,30 @@ export class ServiceMetrics {
       'boxrun_pool_misses_total',
       'Executions that fell back to a one-shot sandbox',
       (p) => p.misses,
+    );
+    new Gauge({
+      name: 'boxrun_pool_hit_ratio',
+      help: 'Share of pooled executions that got a warm sandbox since the pool started',
+      registers,
+      collect() {
+        const ratio = sample.pool?.()?.hitRatio;
+        if (ratio !== null && ratio !== undefined) this.set(ratio);
+      },
+    });
+    poolCounter(
+      'boxrun_pool_recycled_total',
+      'Warm sandboxes reset, proven clean and put back after a job',
+      (p) => p.recycled ?? 0,
+    );
+    poolCounter(
+      'boxrun_pool_reset_failures_total',
+      'Warm sandboxes destroyed because the reset after a job failed',
+      (p) => p.resetFailures ?? 0,
+    );
+    poolCounter(
+      'boxrun_pool_retired_total',
+      'Recycled sandboxes replaced after pool.max_uses jobs or pool.max_age seconds',
+      (p) => p.retired ?? 0,
     );
     this.engineErrors = new Counter({
       name: 'boxrun_engine_errors_total',

@@ -158,6 +158,7 @@ export class DockerExecutor implements Executor {
       maxRunMs: this.config.maxLimits.timeoutMs,
       graceMs: START_SLACK_MS,
       replenishConcurrency: pool.replenishConcurrency,
+      ...(pool.recycle ? { recycle: { maxUses: pool.maxUses, maxAgeMs: pool.maxAgeSeconds * 1000 } } : {}),
     });
     this.sandboxSource = this.pool;
     this.pool.start();
@@ -286,20 +287,27 @@ export class DockerExecutor implements Executor {
       await network.close();
       throw error;
     }
+    // A sandbox lent by a recycling pool: its supervisor resets it after the job, for the next one.
+    const recycling = sandbox.recycling;
+    let outcome: SandboxOutcome | null = null;
     try {
-      const outcome = await sandbox.run(stepJob, {
-        timeoutMs: step.limits.timeoutMs,
-        outputBytes: step.limits.outputBytes,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(job !== plan.compile?.job && options.onOutput ? { onOutput: options.onOutput } : {}),
-      });
+      outcome = await sandbox.run(
+        recycling ? { ...stepJob, limits: { ...stepJob.limits, recycle: 1 } } : stepJob,
+        {
+          timeoutMs: step.limits.timeoutMs,
+          outputBytes: step.limits.outputBytes,
+          ...(recycling ? { keepOpen: true } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(job !== plan.compile?.job && options.onOutput ? { onOutput: options.onOutput } : {}),
+        },
+      );
       if (outcome.report?.canceled || (options.signal?.aborted && !outcome.report)) {
         throw new BoxrunError('CANCELED', 'execution canceled');
       }
       return outcome;
     } finally {
-      // The network can only go once the sandbox is gone.
-      this.track(sandbox.destroy().finally(() => network.close()));
+      // The network can only go once the sandbox is gone (or back in the pool).
+      this.track(sandbox.finish(outcome).finally(() => network.close()));
     }
   }
 

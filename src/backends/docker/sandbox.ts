@@ -1,7 +1,13 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import { runSupervisorJob, type SandboxOutcome, type SandboxRunOptions } from '../supervisor/job-runner.js';
+import {
+  type JobEnd,
+  jobEnd,
+  runSupervisorJob,
+  type SandboxOutcome,
+  type SandboxRunOptions,
+} from '../supervisor/job-runner.js';
 import { encodeFrame, type SupervisorJob } from '../supervisor/protocol.js';
 import { AttachTransport } from './attach-transport.js';
 import { translateEngineError } from './engine.js';
@@ -10,8 +16,10 @@ import { translateEngineError } from './engine.js';
 const LIVE_STDIN_CHUNK = 16 * 1024;
 
 /**
- * One container with boxrun-sv as PID 1, attached before start so nothing is lost. Single use:
- * run() once, then destroy(). The pool creates these ahead of time; the one-shot path on demand.
+ * One container with boxrun-sv as PID 1, attached before start so nothing is lost. Single use —
+ * run() once, then finish() (or destroy()) — unless a recycling warm pool lent it: then finish()
+ * hands it back when its supervisor proved it clean. The pool creates these ahead of time; the
+ * one-shot path on demand.
  */
 export class Sandbox {
   /** A job is between its frames being sent and its report (writeStdin is only valid then). */
@@ -62,6 +70,24 @@ export class Sandbox {
 
   /** Called once, when destroy() is first called (the warm pool counts busy sandboxes with it). */
   onDestroy: (() => void) | null = null;
+
+  /** Set by a recycling warm pool while it lends this sandbox out: takes it back after the job. */
+  recycler: ((end: JobEnd) => Promise<void>) | null = null;
+
+  /** The job to run should end with a reset that lets the sandbox run another (limit `recycle=1`). */
+  get recycling(): boolean {
+    return this.recycler !== null;
+  }
+
+  /**
+   * After a job (its outcome, or null when it threw before one): back to the pool that lent it if
+   * the supervisor proved it clean, destroyed otherwise.
+   */
+  finish(outcome: SandboxOutcome | null): Promise<void> {
+    const recycler = this.recycler;
+    this.recycler = null;
+    return recycler ? recycler(jobEnd(outcome)) : this.destroy();
+  }
 
   run(job: SupervisorJob, options: SandboxRunOptions): Promise<SandboxOutcome> {
     this.jobRunning = true;

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import type { ResourceLimits } from '../../core/request.js';
+import type { JobEnd } from '../supervisor/job-runner.js';
 import type { Sandbox } from './sandbox.js';
 import { specKey, WarmPool, type WarmPoolOptions } from './warm-pool.js';
 
@@ -9,6 +10,7 @@ class FakeSandbox {
   alive = true;
   destroyed = false;
   onDestroy: (() => void) | null = null;
+  recycler: ((end: JobEnd) => Promise<void>) | null = null;
   private disconnect: (() => void) | null = null;
   constructor(readonly spec: Docker.ContainerCreateOptions) {}
   onDisconnect(listener: () => void): void {
@@ -23,6 +25,12 @@ class FakeSandbox {
     this.onDestroy = null;
     hook?.();
     this.destroyed = true;
+  }
+  /** What Sandbox.finish does, with the job's end given directly. */
+  finish(end: JobEnd): Promise<void> {
+    const recycler = this.recycler;
+    this.recycler = null;
+    return recycler ? recycler(end) : this.destroy();
   }
 }
 
@@ -198,5 +206,103 @@ describe('warm pool', () => {
     expect(pool.stats().warm).toBe(0);
     const after = (await pool.acquire('x', limits, () => spec(256, 'oneshot'))) as unknown as FakeSandbox;
     expect(after.spec.Labels?.['boxrun.kind']).toBe('oneshot');
+  });
+});
+
+describe('warm pool, recycling', () => {
+  const recycling = (overrides: Partial<WarmPoolOptions> = {}) =>
+    makePool({
+      recycle: { maxUses: 100, maxAgeMs: 600_000 },
+      targets: [{ name: 'python', image: 'p', size: 1, makeSpec: (d) => spec(256, 'pool', d) }],
+      ...overrides,
+    });
+  const take = async (pool: WarmPool) =>
+    (await pool.acquire('p', limits, () => spec(256, 'oneshot'))) as unknown as FakeSandbox;
+
+  it('hands the same sandbox to back-to-back requests once it comes back clean, starting no other', async () => {
+    const { pool, started } = recycling();
+    await pool.fill();
+    for (let i = 0; i < 20; i++) {
+      const sb = await take(pool);
+      expect(sb).toBe(started[0]);
+      await sb.finish('clean');
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(started.length).toBe(1);
+    expect(pool.stats()).toMatchObject({ hits: 20, misses: 0, recycled: 20, hitRatio: 1, busy: 0, warm: 1 });
+    await pool.close();
+  });
+
+  it('destroys a sandbox whose reset failed, counts it, and replaces it', async () => {
+    const { pool, started } = recycling();
+    await pool.fill();
+    const sb = await take(pool);
+    await sb.finish('reset_failed');
+    expect(sb.destroyed).toBe(true);
+    expect(pool.stats()).toMatchObject({ resetFailures: 1, recycled: 0 });
+    await until(() => pool.stats().warm === 1);
+    expect(started.length).toBe(2);
+    await pool.close();
+  });
+
+  it('never reuses a sandbox after a job that hit a limit', async () => {
+    const { pool } = recycling();
+    await pool.fill();
+    const sb = await take(pool);
+    await sb.finish('not_reused');
+    expect(sb.destroyed).toBe(true);
+    expect(pool.stats()).toMatchObject({ notReused: 1, resetFailures: 0 });
+    await pool.close();
+  });
+
+  it('retires a sandbox after max uses, its successor started ahead so no request misses', async () => {
+    const { pool, started } = recycling({ recycle: { maxUses: 5, maxAgeMs: 600_000 } });
+    await pool.fill();
+    for (let i = 0; i < 12; i++) {
+      const sb = await take(pool);
+      await sb.finish('clean');
+      await new Promise((r) => setTimeout(r, 15)); // a successor's start takes 5 ms here
+    }
+    expect(pool.stats().misses).toBe(0);
+    expect(started[0]!.destroyed).toBe(true);
+    expect(pool.stats().retired).toBeGreaterThanOrEqual(2);
+    await pool.close();
+  });
+
+  it('grows to the observed concurrency, then serves it with no new container', async () => {
+    const { pool, started } = recycling();
+    await pool.fill();
+    const first = await Promise.all([take(pool), take(pool), take(pool)]);
+    expect(pool.stats().misses).toBe(2);
+    await Promise.all(first.map((sb) => sb.finish('clean')));
+    await until(() => pool.stats().warm === 3);
+    const count = started.length;
+    for (let round = 0; round < 5; round++) {
+      const batch = await Promise.all([take(pool), take(pool), take(pool)]);
+      await Promise.all(batch.map((sb) => sb.finish('clean')));
+    }
+    expect(started.length).toBe(count);
+    expect(pool.stats()).toMatchObject({ misses: 2, hits: 16 });
+    expect(pool.stats().targets[0]!.target).toBe(3);
+    await pool.close();
+  });
+
+  it('shrinks back to its size once the peak is older than the sizing window', async () => {
+    const { pool } = recycling({ sizingWindowMs: 100, idleTtlMs: 1000 });
+    await pool.fill();
+    const batch = await Promise.all([take(pool), take(pool)]);
+    await Promise.all(batch.map((sb) => sb.finish('clean')));
+    await until(() => pool.stats().warm === 2);
+    await until(() => pool.stats().warm === 1 && pool.stats().targets[0]!.target === 1, 3000);
+    await pool.close();
+  });
+
+  it('destroys a sandbox that comes back after close()', async () => {
+    const { pool } = recycling();
+    await pool.fill();
+    const sb = await take(pool);
+    await pool.close();
+    await sb.finish('clean');
+    expect(sb.destroyed).toBe(true);
   });
 });

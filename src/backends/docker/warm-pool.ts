@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type { ResourceLimits } from '../../core/request.js';
+import type { JobEnd } from '../supervisor/job-runner.js';
 import { Sandbox } from './sandbox.js';
 import type { SandboxSource } from './sandbox-source.js';
 
@@ -31,6 +32,13 @@ export interface WarmPoolOptions {
   graceMs: number;
   /** How many containers the pool starts at once. */
   replenishConcurrency: number;
+  /**
+   * Reuse sandboxes whose supervisor proved them clean after a job, within these bounds; absent =
+   * single use (every sandbox runs one job and is destroyed).
+   */
+  recycle?: { maxUses: number; maxAgeMs: number };
+  /** How long a peak of concurrent demand keeps a recycling slot at that size. Default 60 s. */
+  sizingWindowMs?: number;
   /** Start sandboxes (tests replace it); `Sandbox.start` otherwise. */
   startSandbox?: (docker: Docker, spec: Docker.ContainerCreateOptions) => Promise<Sandbox>;
   now?: () => number;
@@ -45,6 +53,8 @@ export interface WarmPoolTargetStats {
   busy: number;
   hits: number;
   misses: number;
+  /** Sandboxes this slot keeps (warm + busy when recycling): its size, or the recent peak demand. */
+  target: number;
   lastError: string | null;
 }
 
@@ -61,6 +71,16 @@ export interface WarmPoolStats {
   failures: number;
   /** Warm containers thrown away: died while idle, or past the idle TTL. */
   discarded: number;
+  /** hits / (hits + misses); null before the first request. */
+  hitRatio: number | null;
+  /** Recycling: jobs after which the sandbox went back to the pool, proven clean. */
+  recycled: number;
+  /** Recycling: sandboxes destroyed because their reset failed (something could not be cleaned). */
+  resetFailures: number;
+  /** Recycling: sandboxes not reused after a job that hit a limit, was canceled or broke off. */
+  notReused: number;
+  /** Recycling: sandboxes replaced after max uses or max age. */
+  retired: number;
   replenishMs: { last: number | null; avg: number | null };
   targets: WarmPoolTargetStats[];
 }
@@ -70,6 +90,8 @@ interface WarmEntry {
   createdAt: number;
   /** The deadline label it carries. */
   deadline: number;
+  /** Jobs it has run (recycling). */
+  uses: number;
 }
 
 interface Slot {
@@ -78,6 +100,13 @@ interface Slot {
   warm: WarmEntry[];
   starting: number;
   busy: number;
+  /** Recycling: the sandboxes handed out, which come back after their job. */
+  lent: Set<WarmEntry>;
+  /** Recycling: one-shot sandboxes running for this slot's requests (demand it did not meet). */
+  overflow: number;
+  /** Recycling: the highest concurrent demand seen lately, and when. */
+  peakDemand: number;
+  peakAt: number;
   hits: number;
   misses: number;
   failuresInRow: number;
@@ -140,6 +169,10 @@ export class WarmPool implements SandboxSource {
     created: 0,
     failures: 0,
     discarded: 0,
+    recycled: 0,
+    resetFailures: 0,
+    notReused: 0,
+    retired: 0,
     busy: 0,
     replenishCount: 0,
     replenishTotalMs: 0,
@@ -167,6 +200,10 @@ export class WarmPool implements SandboxSource {
         warm: [],
         starting: 0,
         busy: 0,
+        lent: new Set(),
+        overflow: 0,
+        peakDemand: 0,
+        peakAt: 0,
         hits: 0,
         misses: 0,
         failuresInRow: 0,
@@ -179,7 +216,8 @@ export class WarmPool implements SandboxSource {
   /** Begin filling every slot and keep it filled; idle containers past their TTL are replaced. */
   start(): void {
     if (this.closed || this.sweepTimer) return;
-    const interval = Math.max(250, Math.min(5000, Math.floor(this.options.idleTtlMs / 4)));
+    const window = this.options.recycle ? (this.options.sizingWindowMs ?? 60_000) / 2 : 5000;
+    const interval = Math.max(250, Math.min(5000, window, Math.floor(this.lifetimeMs() / 4)));
     this.sweepTimer = setInterval(() => this.sweep(), interval);
     this.sweepTimer.unref();
     for (const slot of this.slots.values()) this.replenish(slot);
@@ -227,6 +265,10 @@ export class WarmPool implements SandboxSource {
         this.counters.hits++;
         slot.busy++;
         this.counters.busy++;
+        if (this.options.recycle) {
+          this.lend(slot, entry);
+          return entry.sandbox;
+        }
         entry.sandbox.onDestroy = () => {
           slot.busy--;
           this.counters.busy--;
@@ -238,10 +280,110 @@ export class WarmPool implements SandboxSource {
         return entry.sandbox;
       }
       slot.misses++;
+      if (this.options.recycle) {
+        // Unmet demand grows the slot: the next request at this concurrency finds a sandbox.
+        slot.overflow++;
+        this.noteDemand(slot);
+        this.replenish(slot);
+        try {
+          const sandbox = await this.startSandbox(this.docker, spec);
+          sandbox.onDestroy = () => slot.overflow--;
+          this.counters.misses++;
+          return sandbox;
+        } catch (error) {
+          slot.overflow--;
+          throw error;
+        }
+      }
       this.replenish(slot);
     }
     this.counters.misses++;
     return this.startSandbox(this.docker, spec);
+  }
+
+  /** Recycling: the sandbox runs one job and comes back through Sandbox.finish. */
+  private lend(slot: Slot, entry: WarmEntry): void {
+    slot.lent.add(entry);
+    this.noteDemand(slot);
+    let returned = false;
+    const settle = () => {
+      if (returned) return false;
+      returned = true;
+      slot.lent.delete(entry);
+      slot.busy--;
+      this.counters.busy--;
+      return true;
+    };
+    entry.sandbox.onDestroy = () => {
+      if (settle()) this.replenish(slot);
+    };
+    entry.sandbox.recycler = async (end: JobEnd) => {
+      if (!settle()) return;
+      entry.uses++;
+      entry.sandbox.onDestroy = null;
+      if (end === 'clean') this.counters.recycled++;
+      else if (end === 'reset_failed') this.counters.resetFailures++;
+      else this.counters.notReused++;
+      const now = this.now();
+      const worn = this.worn(entry, now);
+      if (
+        end !== 'clean' ||
+        this.closed ||
+        worn ||
+        !entry.sandbox.alive ||
+        this.holds(slot) > this.target(slot)
+      ) {
+        if (end === 'clean' && worn) this.counters.retired++;
+        const destroyed = entry.sandbox.destroy();
+        this.track(destroyed);
+        this.replenish(slot);
+        return destroyed;
+      }
+      slot.warm.push(entry);
+      for (const wake of this.waiters) wake();
+    };
+    // A replacement for a sandbox near the end of its uses or age starts now, in the background,
+    // so that it is warm when this one retires.
+    this.replenish(slot);
+  }
+
+  /** Past its max uses or age: not handed out again. */
+  private worn(entry: WarmEntry, now: number): boolean {
+    const recycle = this.options.recycle;
+    return (
+      recycle !== undefined && (entry.uses >= recycle.maxUses || now - entry.createdAt >= recycle.maxAgeMs)
+    );
+  }
+
+  /** Close to its max uses or age: it counts no more toward the slot's size, so a successor starts. */
+  private retiring(entry: WarmEntry, now: number): boolean {
+    const recycle = this.options.recycle;
+    if (!recycle) return false;
+    const usesLeft = recycle.maxUses - entry.uses;
+    const ageLeft = recycle.maxAgeMs - (now - entry.createdAt);
+    return (
+      usesLeft <= Math.max(1, Math.ceil(recycle.maxUses / 10)) ||
+      ageLeft <= Math.min(30_000, recycle.maxAgeMs / 10)
+    );
+  }
+
+  /** How many sandboxes a slot keeps: its size, or when recycling, the peak demand seen lately. */
+  private target(slot: Slot): number {
+    if (!this.options.recycle) return slot.target.size;
+    return Math.min(this.options.maxTotal, Math.max(slot.target.size, slot.peakDemand));
+  }
+
+  /** Sandboxes a slot holds now (warm, starting, and when recycling, lent out). */
+  private holds(slot: Slot): number {
+    return slot.warm.length + slot.starting + (this.options.recycle ? slot.lent.size : 0);
+  }
+
+  private noteDemand(slot: Slot): void {
+    const demand = slot.lent.size + slot.overflow;
+    if (demand >= slot.peakDemand) {
+      slot.peakDemand = demand;
+      slot.peakAt = this.now();
+    }
   }
 
   /** True when a container of this image is warm right now (so the image is on the engine). */
@@ -262,6 +404,7 @@ export class WarmPool implements SandboxSource {
       busy: s.busy,
       hits: s.hits,
       misses: s.misses,
+      target: this.target(s),
       lastError: s.lastError,
     }));
     const c = this.counters;
@@ -275,6 +418,11 @@ export class WarmPool implements SandboxSource {
       created: c.created,
       failures: c.failures,
       discarded: c.discarded,
+      hitRatio: c.hits + c.misses === 0 ? null : Math.round((c.hits / (c.hits + c.misses)) * 10_000) / 10_000,
+      recycled: c.recycled,
+      resetFailures: c.resetFailures,
+      notReused: c.notReused,
+      retired: c.retired,
       replenishMs: {
         last: c.replenishLastMs === null ? null : Math.round(c.replenishLastMs * 10) / 10,
         avg: c.replenishCount === 0 ? null : Math.round((c.replenishTotalMs / c.replenishCount) * 10) / 10,
@@ -306,7 +454,7 @@ export class WarmPool implements SandboxSource {
 
   private get total(): number {
     let n = 0;
-    for (const s of this.slots.values()) n += s.warm.length + s.starting;
+    for (const s of this.slots.values()) n += this.holds(s);
     return n;
   }
 
@@ -314,13 +462,25 @@ export class WarmPool implements SandboxSource {
     return this.total >= this.options.maxTotal;
   }
 
-  /** Queue starts until the slot has its size (counting those already starting). */
+  /**
+   * Queue starts until the slot has its target (counting those already starting and, when
+   * recycling, those lent out that will come back: only sandboxes near retirement do not count).
+   */
   private replenish(slot: Slot): void {
     if (this.closed) return;
     const queued = this.startQueue.filter((s) => s === slot).length;
-    let missing = slot.target.size - slot.warm.length - slot.starting - queued;
+    let missing = this.target(slot) - this.lasting(slot) - slot.starting - queued;
     while (missing-- > 0) this.startQueue.push(slot);
     this.pump();
+  }
+
+  /** Warm (and when recycling, lent) sandboxes of a slot that are not about to retire. */
+  private lasting(slot: Slot): number {
+    const now = this.now();
+    let n = 0;
+    for (const entry of slot.warm) if (!this.retiring(entry, now)) n++;
+    for (const entry of slot.lent) if (!this.retiring(entry, now)) n++;
+    return n;
   }
 
   private pump(): void {
@@ -342,7 +502,7 @@ export class WarmPool implements SandboxSource {
         return;
       }
       const slot = this.startQueue.splice(index, 1)[0]!;
-      if (slot.warm.length + slot.starting >= slot.target.size || this.atCapacity()) continue;
+      if (this.lasting(slot) + slot.starting >= this.target(slot) || this.atCapacity()) continue;
       this.startOne(slot);
     }
   }
@@ -352,7 +512,7 @@ export class WarmPool implements SandboxSource {
     slot.starting++;
     const began = performance.now();
     const createdAt = this.now();
-    const deadline = createdAt + this.options.idleTtlMs + this.options.maxRunMs + this.options.graceMs;
+    const deadline = createdAt + this.lifetimeMs() + this.options.maxRunMs + this.options.graceMs;
     const work = (async () => {
       try {
         const sandbox = await this.startSandbox(this.docker, slot.target.makeSpec(deadline));
@@ -365,7 +525,7 @@ export class WarmPool implements SandboxSource {
         slot.lastError = null;
         if (this.closed) await sandbox.destroy();
         else {
-          const entry = { sandbox, createdAt, deadline };
+          const entry = { sandbox, createdAt, deadline, uses: 0 };
           slot.warm.push(entry);
           // A container that dies while idle leaves at once (this also handles its stream errors).
           sandbox.onDisconnect(() => this.drop(slot, entry));
@@ -387,21 +547,36 @@ export class WarmPool implements SandboxSource {
     this.track(work);
   }
 
-  /** Replace idle containers past their TTL and drop dead ones before anyone is handed them. */
+  /** How long a pool container may live: its max age when recycled, its idle TTL otherwise. */
+  private lifetimeMs(): number {
+    return this.options.recycle?.maxAgeMs ?? this.options.idleTtlMs;
+  }
+
+  /**
+   * Replace idle containers past their lifetime and drop dead ones before anyone is handed them;
+   * when recycling, let a slot shrink back once its peak demand is older than the sizing window.
+   */
   private sweep(): void {
     const now = this.now();
     for (const slot of this.slots.values()) {
+      if (this.options.recycle && now - slot.peakAt > (this.options.sizingWindowMs ?? 60_000)) {
+        slot.peakDemand = slot.lent.size + slot.overflow;
+        slot.peakAt = now;
+      }
       const keep: WarmEntry[] = [];
       for (const entry of slot.warm) {
-        if (!entry.sandbox.alive || now - entry.createdAt >= this.options.idleTtlMs) this.discard(entry);
+        if (!entry.sandbox.alive || now - entry.createdAt >= this.lifetimeMs()) this.discard(entry);
         else keep.push(entry);
       }
-      if (keep.length !== slot.warm.length) {
-        slot.warm = keep;
-        this.replenish(slot);
-      } else if (slot.warm.length + slot.starting < slot.target.size) {
-        this.replenish(slot);
+      // Beyond the target: the oldest idle ones go first.
+      while (
+        keep.length > 0 &&
+        keep.length + slot.starting + (this.options.recycle ? slot.lent.size : 0) > this.target(slot)
+      ) {
+        this.discard(keep.shift()!);
       }
+      slot.warm = keep;
+      this.replenish(slot);
     }
   }
 

@@ -22,6 +22,21 @@ export interface SandboxOutcome {
   failure: string | null;
 }
 
+/** How a recycled sandbox's job ended, as far as its reuse goes. */
+export type JobEnd = 'clean' | 'not_reused' | 'reset_failed';
+
+/**
+ * Whether the sandbox that ran this job may run another: only when its supervisor reset it and
+ * proved it clean. A job that hit a limit, was canceled or broke off is never followed by another
+ * in its sandbox (the supervisor does not even try); anything else is a failed reset.
+ */
+export function jobEnd(outcome: SandboxOutcome | null): JobEnd {
+  const r = outcome?.report;
+  if (!outcome || !r || outcome.failure || outcome.hostTimedOut || r.reset === undefined) return 'not_reused';
+  if (r.timedOut || r.cpuExceeded || r.canceled || r.oomKills !== 0) return 'not_reused';
+  return r.reset === 'clean' ? 'clean' : 'reset_failed';
+}
+
 export interface SandboxRunOptions {
   /** Wall limit of the program; the host kills the sandbox this long after the job was sent plus slack. */
   timeoutMs: number;

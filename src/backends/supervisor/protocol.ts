@@ -26,6 +26,13 @@ export interface SupervisorReport {
   stderrBytes: number;
   outputLimited: 'stdout' | 'stderr' | null;
   execError: string | null;
+  /**
+   * Only for a job sent with the limit `recycle=1`: "clean" when the supervisor reset the container
+   * and proved it as it was at start (it then waits for the next job), otherwise why not (it exits).
+   */
+  reset?: string;
+  /** How long that reset took, in µs. */
+  resetUs?: number;
 }
 
 export function encodeFrame(type: string, payload: Buffer | string = Buffer.alloc(0)): Buffer {
