@@ -43,7 +43,18 @@ const SCALE_SIZES = [0, 4, 16];
 const LATENCY_POOL_SIZE = 2;
 const THROUGHPUT_POOL_SIZE = 8;
 
-const PATHS = ['bare', 'docker run', 'docker exec', 'boxrun one-shot', 'boxrun warm'] as const;
+const PATHS = [
+  'bare',
+  'docker run',
+  'docker exec',
+  'boxrun one-shot',
+  'boxrun warm',
+  'boxrun warm, recycled',
+] as const;
+/** The paths whose own overhead (wall minus the program's run time) is reported. */
+const BOXRUN_PATHS = ['boxrun one-shot', 'boxrun warm', 'boxrun warm, recycled'] as const;
+/** Throughput per program of the recycled pool, against the same program run bare and by docker exec. */
+const RECYCLED_TP_PATHS = ['bare', 'docker exec', 'boxrun warm, recycled'] as const;
 type PathName = (typeof PATHS)[number];
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -215,7 +226,7 @@ async function main(): Promise<void> {
   );
 
   const progs = programs(config);
-  const poolOverrides = (size: number) =>
+  const poolOverrides = (size: number, recycle: boolean) =>
     loadConfig({
       overrides: {
         pool: {
@@ -224,11 +235,15 @@ async function main(): Promise<void> {
           compile: false,
           maxTotal: 64,
           replenishConcurrency: 2,
+          recycle,
         },
       },
     });
-  const warm = new DockerExecutor({ config: poolOverrides(LATENCY_POOL_SIZE) });
+  // "boxrun warm" is the single-use pool (one container per execution), "recycled" reuses them.
+  const warm = new DockerExecutor({ config: poolOverrides(LATENCY_POOL_SIZE, false) });
   await warm.warmup();
+  const recycled = new DockerExecutor({ config: poolOverrides(1, true) });
+  await recycled.warmup();
 
   // Files: a host dir (bind-mounted into docker run/exec) and the same files inside each image's rootfs.
   const programDir = makeProgramDir();
@@ -274,6 +289,7 @@ async function main(): Promise<void> {
           ['docker exec', exec.run],
           ['boxrun one-shot', await boxrunPath(oneshot, p)],
           ['boxrun warm', await boxrunPath(warm, p)],
+          ['boxrun warm, recycled', await boxrunPath(recycled, p)],
         ]),
       );
     }
@@ -286,12 +302,12 @@ async function main(): Promise<void> {
       const paths = runners.get(p.name)!;
       const samples = new Map<PathName, number[]>(PATHS.map((n) => [n, []]));
       for (const [, run] of paths) for (let i = 0; i < 3; i++) await run(); // warm caches
-      for (const name of ['boxrun one-shot', 'boxrun warm'] as const)
-        boxrunOverheadMs.get(paths.get(name)!)!.length = 0;
+      for (const name of BOXRUN_PATHS) boxrunOverheadMs.get(paths.get(name)!)!.length = 0;
       const missesBefore = warm.poolStats()?.misses ?? 0;
       for (let i = 0; i < RUNS; i++) {
         for (const name of PATHS) {
           if (name === 'boxrun warm') await poolSettled(warm);
+          if (name === 'boxrun warm, recycled') await poolSettled(recycled);
           samples.get(name)!.push(await timeOnce(paths.get(name)!, p.expected));
         }
         if ((i + 1) % 50 === 0) log(`  ${p.name}: ${i + 1}/${RUNS}`);
@@ -299,14 +315,12 @@ async function main(): Promise<void> {
       warmMisses[p.name] = (warm.poolStats()?.misses ?? 0) - missesBefore;
       latency[p.name] = Object.fromEntries(PATHS.map((n) => [n, summarize(samples.get(n)!)]));
       ownOverhead[p.name] = Object.fromEntries(
-        (['boxrun one-shot', 'boxrun warm'] as const).map((n) => [
-          n,
-          summarize(boxrunOverheadMs.get(paths.get(n)!)!),
-        ]),
+        BOXRUN_PATHS.map((n) => [n, summarize(boxrunOverheadMs.get(paths.get(n)!)!)]),
       );
       log(`${p.name}: done`);
     }
     await warm.close();
+    await recycled.close();
 
     // ---- throughput (python print): sustained, single-use containers, pool refilling meanwhile ----
     const tp = new DockerExecutor({
@@ -318,6 +332,7 @@ async function main(): Promise<void> {
             compile: false,
             maxTotal: 64,
             replenishConcurrency: 2,
+            recycle: false,
           },
         },
       }),
@@ -326,6 +341,10 @@ async function main(): Promise<void> {
     const py = progs[0]!;
     const tpRunners = new Map(runners.get(py.name)!);
     tpRunners.set('boxrun warm', await boxrunPath(tp, py));
+    // The recycled pool starts at 1 and sizes itself to the concurrency it sees.
+    const tpRecycled = new DockerExecutor({ config: poolOverrides(1, true) });
+    await tpRecycled.warmup();
+    tpRunners.set('boxrun warm, recycled', await boxrunPath(tpRecycled, py));
     const throughputs: Record<string, Record<string, number>> = {};
     const warmHitRatio: Record<string, number> = {};
     for (const name of PATHS) {
@@ -333,6 +352,7 @@ async function main(): Promise<void> {
       for (const c of CONCURRENCY) {
         const before = tp.poolStats()!;
         if (name === 'boxrun warm') await poolSettled(tp, 30_000);
+        else if (name === 'boxrun warm, recycled') await poolSettled(tpRecycled, 30_000);
         else await sleep(300);
         throughputs[name]![`c${c}`] = await throughput(tpRunners.get(name)!, c, THROUGHPUT_SECONDS);
         if (name === 'boxrun warm') {
@@ -362,6 +382,25 @@ async function main(): Promise<void> {
     }
     const tpStats = tp.poolStats();
     await tp.close();
+
+    // ---- throughput of the recycled pool per program, against bare and docker exec ----
+    const recycledThroughput: Record<string, Record<string, Record<string, number>>> = {};
+    for (const p of progs) {
+      const paths = new Map(runners.get(p.name)!);
+      paths.set('boxrun warm, recycled', await boxrunPath(tpRecycled, p));
+      recycledThroughput[p.name] = {};
+      for (const name of RECYCLED_TP_PATHS) {
+        recycledThroughput[p.name]![name] = {};
+        for (const c of CONCURRENCY) {
+          await sleep(300);
+          const v = await throughput(paths.get(name)!, c, THROUGHPUT_SECONDS);
+          recycledThroughput[p.name]![name]![`c${c}`] = v;
+          log(`throughput ${p.name} ${name} c=${c}: ${v}/s`);
+        }
+      }
+    }
+    const recycledStats = tpRecycled.poolStats();
+    await tpRecycled.close();
 
     // ---- memory and scale: pool sizes 0, 4, 16 (python) ----
     const scale: Record<string, unknown>[] = [];
@@ -457,6 +496,19 @@ async function main(): Promise<void> {
           return [p.name, { ratio: v, target: 0.8, met: v <= 0.8 }];
         }),
       ),
+      recycledThroughputC2VsBare: Object.fromEntries(
+        progs.map((p) => {
+          const t = recycledThroughput[p.name]!;
+          const v = Math.round((t['boxrun warm, recycled']!.c2! / t.bare!.c2!) * 100) / 100;
+          return [p.name, { ratio: v, target: 0.7, met: v >= 0.7 }];
+        }),
+      ),
+      recycledOwnOverheadP50: Object.fromEntries(
+        progs.map((p) => {
+          const v = ownOverhead[p.name]!['boxrun warm, recycled']!.p50;
+          return [p.name, { ms: v, target: 1, met: v <= 1 }];
+        }),
+      ),
     };
 
     console.log(`\nLatency per execution (ms; ${RUNS} runs each; bare = ${bareKind})`);
@@ -468,7 +520,7 @@ async function main(): Promise<void> {
       table(
         ['program', 'path', 'p50', 'p90', 'p99'],
         progs.flatMap((p) =>
-          (['boxrun one-shot', 'boxrun warm'] as const).map((n) => {
+          BOXRUN_PATHS.map((n) => {
             const s = ownOverhead[p.name]![n]!;
             return [p.name, n, s.p50, s.p90, s.p99];
           }),
@@ -495,6 +547,24 @@ async function main(): Promise<void> {
       ),
     );
     console.log(`warm pool hit ratio during throughput: ${JSON.stringify(warmHitRatio)}`);
+    console.log(
+      `\nThroughput of the recycled pool per program (executions/s, ${THROUGHPUT_SECONDS} s per cell)`,
+    );
+    console.log(
+      table(
+        ['program', 'path', ...CONCURRENCY.map((c) => `c=${c}`)],
+        progs.flatMap((p) =>
+          RECYCLED_TP_PATHS.map((n) => [
+            p.name,
+            n,
+            ...CONCURRENCY.map((c) => recycledThroughput[p.name]![n]![`c${c}`]!),
+          ]),
+        ),
+      ),
+    );
+    console.log(
+      `recycled pool: hit ratio ${recycledStats?.hitRatio}, ${recycledStats?.created} containers created, ${recycledStats?.recycled} recycled, ${recycledStats?.resetFailures} reset failures`,
+    );
     console.log(
       `boxrun warm, burst of ${THROUGHPUT_POOL_SIZE} from a full pool: ${CONCURRENCY.map((c) => `c=${c} ${burst[`c${c}`]}/s`).join(', ')}`,
     );
@@ -532,6 +602,13 @@ async function main(): Promise<void> {
         `  ${p.name}: warm overhead p50 ${o.ms} ms (≤ 10: ${o.met ? 'met' : 'MISSED'}), p99 ${o99.ms} ms (≤ 30: ${o99.met ? 'met' : 'MISSED'}), one-shot/docker run ${r.ratio} (≤ 0.8: ${r.met ? 'met' : 'MISSED'})`,
       );
     }
+    for (const p of progs) {
+      const t = targets.recycledThroughputC2VsBare[p.name]!;
+      const o = targets.recycledOwnOverheadP50[p.name]!;
+      console.log(
+        `  ${p.name}: recycled throughput c=2 ${t.ratio}× bare (≥ 0.7: ${t.met ? 'met' : 'MISSED'}), recycled own overhead p50 ${o.ms} ms (≤ 1: ${o.met ? 'met' : 'MISSED'})`,
+      );
+    }
     console.log(
       `  throughput c=2: warm ${warmC2}/s vs docker run ${dockerRunC2}/s = ${targets.throughputC2VsDockerRun.ratio}× (≥ 10×: ${targets.throughputC2VsDockerRun.met ? 'met' : 'MISSED'})`,
     );
@@ -555,6 +632,7 @@ async function main(): Promise<void> {
         warmBurstPerSecond: burst,
         poolStats: tpStats,
       },
+      recycledThroughput: { perSecond: recycledThroughput, poolStats: recycledStats },
       scale,
       targets,
       durationSeconds: Math.round((Date.now() - started) / 1000),
@@ -566,6 +644,7 @@ async function main(): Promise<void> {
     console.log(`\nwrote ${file} (${result.durationSeconds} s)`);
   } finally {
     await warm.close();
+    await recycled.close();
     for (const stop of stops) await stop().catch(() => {});
     for (const m of mounts) unmount(m);
     for (const m of mounts) removeDir(dirname(m));
