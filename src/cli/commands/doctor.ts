@@ -10,7 +10,7 @@ function describePool(pool: BoxrunConfig['pool']): string {
     return 'off (pool.size = 0: every execution starts its container)';
   const which = pool.runtimes.length > 0 ? pool.runtimes.join(', ') : 'every runtime';
   const overrides = sized.length > 0 ? `, sizes ${sized.map(([r, n]) => `${r}=${n}`).join(' ')}` : '';
-  return `${pool.size} warm per runtime (${which}${pool.compile ? ', compile steps too' : ''}${overrides}), max ${pool.maxTotal}, idle TTL ${pool.idleTtlSeconds} s, ${pool.replenishConcurrency} started at once`;
+  return `${pool.size} warm per runtime (${which}${pool.compile ? ', compile steps too' : ''}${overrides}), max ${pool.maxTotal}, ${pool.recycle ? `recycled (reset and verified between jobs; at most ${pool.maxUses} jobs and ${pool.maxAgeSeconds} s each)` : `single use, idle TTL ${pool.idleTtlSeconds} s`}, ${pool.replenishConcurrency} started at once`;
 }
 
 /** `boxrun doctor`: the Docker engine, its limits support, the runtime images and every backend. */
