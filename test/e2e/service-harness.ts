@@ -12,6 +12,7 @@ import { SqliteExecutionStore } from '../../src/store/sqlite-execution-store.js'
 export interface RunningService {
   url: string;
   app: FastifyInstance;
+  executor: DockerExecutor;
   dbPath: string;
   close(): Promise<void>;
 }
@@ -46,6 +47,7 @@ export async function startService(
   return {
     url,
     app,
+    executor,
     dbPath,
     close: () => {
       closed ??= (async () => {

@@ -43,7 +43,10 @@ describe('warm pool behaviour', () => {
   let docker: Docker;
   let poolId: string;
   beforeAll(async () => {
-    executor = dockerExecutor({ pool: { size: 1, runtimes: ['python', 'bash'], compile: false } });
+    // Single use: these cases count containers; recycled pools are test/security/recycling.test.ts's.
+    executor = dockerExecutor({
+      pool: { size: 1, runtimes: ['python', 'bash'], compile: false, recycle: false },
+    });
     docker = (await executor.engine()).docker;
     await executor.warmup();
     poolId = executor.poolStats()!.id!;
