@@ -743,13 +743,13 @@ static int remove_sysv(const char *list, int kind) {
   return left;
 }
 
-/* NULL when the container is as it was at start; otherwise why it is not (then it must go). */
-static const char *reset_container(void) {
+/* NULL when the container is as it was at start; otherwise why it is not (then it must go).
+ * `until`: when the kill must have succeeded (the host's backstop runs on the job's time). */
+static const char *reset_container(long long until) {
   if (baseline_error) return baseline_error;
   if (getpid() != 1) return "not the namespace's init";
   /* SIGKILL reaches stopped, SIGTERM-ignoring and setsid'd processes alike; looping catches a fork
    * that raced the previous round. */
-  long long until = now_us() + 2000000LL;
   for (;;) {
     kill(-1, SIGKILL);
     int none_left = reap();
@@ -998,7 +998,14 @@ run:
     long long r0 = now_us();
     if (timed_out || cpu_exceeded || kill_requested) reset = "not reused after a limit or cancel";
     else if (oom_kills != 0) reset = "not reused after an OOM kill";
-    else reset = reset_container();
+    /* The report must reach the host before its backstop (timeout + 5 s after the job was sent)
+     * kills the container: a reset that could run into it is not tried. */
+    else if (r0 > deadline + 2000000LL) reset = "not reused: no time left for a reset";
+    else {
+      long long kill_until = r0 + 2000000LL;
+      if (kill_until > deadline + 3000000LL) kill_until = deadline + 3000000LL;
+      reset = reset_container(kill_until);
+    }
     reset_us = now_us() - r0;
   }
 
