@@ -183,8 +183,10 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
   }
 
   it("reports B's peak memory and CPU time, not A's", async () => {
+    // CPU time, not wall time: 0.5 s of it takes far longer on a loaded machine, hence the wall limit.
     const a = await run(
-      'import time\nx = bytearray(200 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nt = time.process_time()\nwhile time.process_time() - t < 1: pass\nprint(1)',
+      'import time\nx = bytearray(200 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nprint(1)',
+      { limits: { timeoutMs: 240_000 } },
     );
     expect(a.status).toBe('ok');
     const b = await run('print(1)');
@@ -192,8 +194,8 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
     expect(stats().targets[0]!.busy).toBe(0);
     expect(a.peakMemoryBytes).toBeGreaterThan(200 * 1024 * 1024);
     expect(b.peakMemoryBytes).toBeLessThan(20 * 1024 * 1024);
-    expect(a.cpuTimeMs).toBeGreaterThanOrEqual(1000);
-    expect(b.cpuTimeMs).toBeLessThan(500);
+    expect(a.cpuTimeMs).toBeGreaterThanOrEqual(500);
+    expect(b.cpuTimeMs).toBeLessThan(a.cpuTimeMs / 2);
   });
 
   it('applies the memory limit to each job as if alone', async () => {
