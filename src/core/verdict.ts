@@ -9,6 +9,13 @@ export function signalName(signal: number): string | null {
   return signal > 0 ? (signalNames.get(signal) ?? `SIG${signal}`) : null;
 }
 
+/** The number of a signal name (`SIGSEGV` → 11), for peers that report numbers (isolate, Judge0). */
+export function signalNumber(name: string | null): number | null {
+  if (!name) return null;
+  const known = (constants.signals as Record<string, number>)[name];
+  return known ?? (Number(name.replace(/^SIG/, '')) || null);
+}
+
 export interface StepFacts {
   exitCode: number | null;
   signal: number;
