@@ -116,7 +116,7 @@ describe("Judge0's documented examples", () => {
     });
     expect(body.time).toMatch(/^\d+\.\d{3}$/);
     expect(Number.isInteger(body.memory)).toBe(true);
-  });
+  }, 900_000);
 
   it('accepts base64 encoded source and stdin (base64_encoded=true)', async () => {
     const res = await j0('POST', '/submissions?base64_encoded=true&wait=true', {
@@ -126,7 +126,7 @@ describe("Judge0's documented examples", () => {
     });
     expect(res.status).toBe(201);
     expect(Buffer.from(res.json.stdout, 'base64').toString()).toBe('hello, Judge0\n');
-  });
+  }, 900_000);
 
   it('answers the UTF-8 conversion error with the token when output is not UTF-8 (wait=true)', async () => {
     const res = await j0('POST', '/submissions?wait=true', {
@@ -220,7 +220,7 @@ describe('Judge0 submissions', () => {
     expect((await status(71, 'while True: pass', { cpu_time_limit: 1, wall_time_limit: 3 })).status.id).toBe(
       5,
     );
-  });
+  }, 900_000);
 
   it('runs Java whatever the public class is called', async () => {
     const res = await wait({
@@ -229,7 +229,7 @@ describe('Judge0 submissions', () => {
         'public class Solution { public static void main(String[] a) { System.out.println("java ok"); } }',
     });
     expect(res.json).toMatchObject({ stdout: 'java ok\n', status: { id: 3 } });
-  });
+  }, 900_000);
 
   it('round-trips non-UTF-8 bytes in base64 (stdin in, stdout out)', async () => {
     const bytes = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x41, 0x0a]);
@@ -279,7 +279,7 @@ describe('Judge0 submissions', () => {
       '&fields=stdout,compiler_options',
     );
     expect(c.json).toEqual({ stdout: '7\n', compiler_options: '-DVALUE=7' });
-  });
+  }, 900_000);
 
   it('runs number_of_runs times and reports one result', async () => {
     const res = await wait(
@@ -357,7 +357,7 @@ describe('Judge0 submissions', () => {
     });
     expect(mixed.status).toBe(201);
     expect(mixed.json[1]).toEqual({ language_id: ["can't be blank"] });
-  });
+  }, 900_000);
 
   it("PUTs Judge0's callback: default fields, base64 encoded", async () => {
     const received: { method: string; body: Json }[] = [];

@@ -62,7 +62,7 @@ describe('Piston API: runtimes and versions', () => {
       const listed = runtimes.find((r) => r.language === language)!.version;
       expect(`${language} ${out.run.stdout.trim()}`).toBe(`${language} ${listed}`);
     }
-  });
+  }, 900_000);
 
   it("runs every runtime by Piston's name, the version resolved by piston-client", async () => {
     const results = await Promise.all(
@@ -81,7 +81,7 @@ describe('Piston API: runtimes and versions', () => {
         run: { stdout: `ok ${language}\n`, code: 0, signal: null },
       });
     }
-  });
+  }, 900_000);
 
   it('runs every alias with a semver range, as Piston resolves it', async () => {
     const runtimes = (await api(svc.url, 'GET', '/api/v2/runtimes')).json as Json[];
@@ -106,7 +106,7 @@ describe('Piston API: runtimes and versions', () => {
       });
       expect(out, alias).toMatchObject({ language, run: { stdout: `ok ${language}\n`, code: 0 } });
     }
-  });
+  }, 900_000);
 
   it("runs c++ with no version given (piston-client finds it under Piston's name)", async () => {
     const out = await client().execute('c++', HELLO['c++']!, { compileTimeout: 60_000 });
@@ -130,7 +130,7 @@ describe('Piston API: runtimes and versions', () => {
     ]) {
       expect(out.run, field).toHaveProperty(field);
     }
-  });
+  }, 900_000);
 
   it("answers Piston's error bodies and status codes", async () => {
     const cases: [Record<string, unknown>, string][] = [
@@ -189,7 +189,7 @@ describe('Java runs whatever its file and class are called', () => {
       expect(out.compile, `request ${i}`).toMatchObject({ code: 0 });
       expect(out.run, `request ${i}`).toMatchObject({ stdout: `Request #${i}`, code: 0 });
     });
-  });
+  }, 900_000);
 
   it('runs a multi-file program with packages in the native API', async () => {
     const res = await api(svc.url, 'POST', '/v1/executions', {
@@ -211,7 +211,7 @@ describe('Java runs whatever its file and class are called', () => {
     });
     expect(res.status).toBe(200);
     expect(res.json.result).toMatchObject({ status: 'ok', stdout: 'hi there\n' });
-  });
+  }, 900_000);
 });
 
 describe("Piston's exploit programs through the Piston API", () => {
@@ -317,7 +317,7 @@ describe('Piston interactive WebSocket (/api/v2/connect)', () => {
     expect(
       messages.filter((m) => m.type === 'stage' || m.type === 'exit').map((m) => `${m.type}:${m.stage}`),
     ).toEqual(['stage:compile', 'exit:compile', 'stage:run', 'exit:run']);
-  });
+  }, 900_000);
 
   it('kills the program on a signal', async () => {
     const { messages, code } = await converse(
