@@ -97,10 +97,18 @@ function connect(
       for (const text of pendingStdin ?? []) handle.sendStdin(text);
       pendingStdin = null;
     }
-    const result = await handle.result;
-    handle = null;
-    send({ type: 'exit', stage: name, code: result.exitCode, signal: result.signal });
-    return result;
+    try {
+      const result = await handle.result;
+      send({ type: 'exit', stage: name, code: result.exitCode, signal: result.signal });
+      return result;
+    } catch (error) {
+      // Killed before the command started: to the client it ended by the signal it sent.
+      if (!isBoxrunError(error) || error.code !== 'CANCELED') throw error;
+      send({ type: 'exit', stage: name, code: null, signal: 'SIGKILL' });
+      return null;
+    } finally {
+      handle = null;
+    }
   };
 
   const run = async (body: Record<string, unknown>) => {
@@ -116,7 +124,7 @@ function connect(
     send({ type: 'runtime', language: piston.language, version: piston.version });
     if (plan.compile) {
       const compiled = await stage('compile', plan.compile.job.argv, plan.compile.limits.timeoutMs, false);
-      if (compiled.exitCode !== 0 || closed) return;
+      if (compiled?.exitCode !== 0 || closed) return;
     }
     await stage('run', plan.run.job.argv, plan.run.limits.timeoutMs, true);
   };
