@@ -93,6 +93,8 @@ const serverConfigSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     /** Keep warm sandboxes: with pool.size 0, `serve` uses a pool of 1 per runtime anyway. */
     warmPool: z.boolean(),
+    /** Where Judge0 CE's API is served (Judge0 clients take a base URL); empty = not served. */
+    judge0Prefix: z.string().regex(/^(\/[A-Za-z0-9._~-]+)*$/, 'must be empty or /path'),
   })
   .strict();
 
@@ -333,6 +335,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       recoverRunning: 'requeue',
       logLevel: 'info',
       warmPool: true,
+      judge0Prefix: '/judge0',
     },
     pool: {
       size: 0,

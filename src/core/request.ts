@@ -131,6 +131,16 @@ export const executionRequestObject = z
       .string()
       .regex(/^[a-z0-9][a-z0-9_.-]{0,62}$/, 'must be a lowercase name of letters, digits, _ . -')
       .optional(),
+    /** Flags added to the runtime's compile command, after the compiler's name. */
+    compilerOptions: z.array(z.string().max(MAX_ARG_BYTES)).max(256).optional(),
+    /**
+     * The caller's own key/value pairs, kept with the execution and given back unchanged (the
+     * Judge0 adapter keeps the submission's own fields here). The sandbox never sees them.
+     */
+    labels: z
+      .record(z.string().min(1).max(128), z.string().max(4096))
+      .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
+      .optional(),
     /** Judging: `tests`, `compare`, `testFramework`, `concurrency` (docs/judging.md). */
     ...judgeRequestFields,
   })

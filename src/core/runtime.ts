@@ -26,4 +26,9 @@ export interface RuntimeDefinition {
   contextPackages?: Record<string, string>;
   /** Extra compile flags used when the request asks for a test framework. */
   testFrameworks?: Record<string, string[]>;
+  /**
+   * 'java': files are renamed after their public class, the class with `main` is run by its
+   * qualified name and every .java file is compiled (src/runtimes/java-source.ts).
+   */
+  sourceLayout?: 'java';
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyStep, encodeBytes, signalName } from './verdict.js';
+import { classifyStep, encodeBytes, signalName, signalNumber } from './verdict.js';
 
 const base = {
   exitCode: 0,
@@ -39,5 +39,14 @@ describe('signalName / encodeBytes', () => {
     const enc = encodeBytes(bin);
     expect(enc.encoding).toBe('base64');
     expect(Buffer.from(enc.text, 'base64')).toEqual(bin);
+  });
+});
+
+describe('signal names', () => {
+  it('uses the usual name of a signal, not an alias', () => {
+    expect(signalName(6)).toBe('SIGABRT');
+    expect(signalName(29)).toBe('SIGIO');
+    expect(signalNumber('SIGABRT')).toBe(6);
+    expect(signalNumber(null)).toBeNull();
   });
 });

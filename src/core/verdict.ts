@@ -1,12 +1,21 @@
 import { constants } from 'node:os';
 import type { Encoding, ExecutionStatus } from './result.js';
 
-const signalNames = new Map<number, string>(
-  Object.entries(constants.signals).map(([name, num]) => [num as number, name]),
-);
+// The first name of a number is the usual one (SIGABRT, not its alias SIGIOT; SIGIO, not SIGPOLL).
+const signalNames = new Map<number, string>();
+for (const [name, num] of Object.entries(constants.signals)) {
+  if (!signalNames.has(num as number)) signalNames.set(num as number, name);
+}
 
 export function signalName(signal: number): string | null {
   return signal > 0 ? (signalNames.get(signal) ?? `SIG${signal}`) : null;
+}
+
+/** The number of a signal name (`SIGSEGV` → 11), for peers that report numbers (isolate, Judge0). */
+export function signalNumber(name: string | null): number | null {
+  if (!name) return null;
+  const known = (constants.signals as Record<string, number>)[name];
+  return known ?? (Number(name.replace(/^SIG/, '')) || null);
 }
 
 export interface StepFacts {

@@ -124,6 +124,7 @@ export const RUNTIMES: readonly RuntimeDefinition[] = [
     image: 'boxrun/java:17',
     dockerfile: 'java',
     sourceFile: 'Main.java',
+    sourceLayout: 'java',
     compile: [
       'javac',
       '-J-XX:+UseSerialGC',

@@ -13,6 +13,7 @@ import {
   type ResourceLimits,
 } from '../core/request.js';
 import type { IsolationLevel, ResultOrigin } from '../core/result.js';
+import { layoutJavaSources } from './java-source.js';
 import type { RuntimeRegistry } from './registry.js';
 
 /** The plan's shape is core's (executors and prepared programs carry one); computed here. */
@@ -88,9 +89,18 @@ function supervisorLimits(limits: ResourceLimits, filesBytes: number): Record<st
   };
 }
 
-function fill(template: string[], main: string): string[] {
-  const name = posix.basename(main).replace(/\.[^.]*$/, '');
-  return template.map((a) => a.replaceAll('{file}', main).replaceAll('{name}', name));
+/** `{file}` and `{name}` filled in; an argument that is exactly `{file}` becomes every source when given. */
+function fill(
+  template: string[],
+  main: string,
+  layout: { name?: string; sources?: string[] } = {},
+): string[] {
+  const name = layout.name ?? posix.basename(main).replace(/\.[^.]*$/, '');
+  return template.flatMap((a) =>
+    a === '{file}' && layout.sources
+      ? layout.sources
+      : [a.replaceAll('{file}', main).replaceAll('{name}', name)],
+  );
 }
 
 export function planExecution(
@@ -112,7 +122,7 @@ export function planExecution(
     throw new BoxrunError('INVALID_REQUEST', 'runtime: either runtime, image or dockerfile is required');
 
   let total = 0;
-  const files = request.files.map((f, i) => {
+  let files: { path: string; content: Buffer; mode: number }[] = request.files.map((f, i) => {
     const content = Buffer.from(f.content, f.encoding === 'base64' ? 'base64' : 'utf8');
     if (content.length > MAX_FILE_BYTES) {
       throw new BoxrunError(
@@ -146,7 +156,14 @@ export function planExecution(
 
   const runLimits = resolveLimits(defaults.limits, undefined, request.limits, defaults.maxLimits, 'limits');
   const env = { ...BASE_ENV, ...runtime?.env, ...request.env };
-  const main = request.main ?? files[0]?.path ?? runtime?.sourceFile ?? '';
+  let main = request.main ?? files[0]?.path ?? runtime?.sourceFile ?? '';
+  let layout: { name?: string; sources?: string[] } = {};
+  if (runtime?.sourceLayout === 'java') {
+    const java = layoutJavaSources(files, main);
+    files = java.files;
+    main = java.main;
+    layout = { name: java.mainClass, sources: java.sources };
+  }
   if (runtime && !request.command && files.length === 0) {
     throw new BoxrunError('INVALID_REQUEST', 'files: at least one source file is required', {
       details: { path: 'files' },
@@ -164,8 +181,11 @@ export function planExecution(
     );
     if (request.compileLimits.timeoutMs === undefined)
       limits.timeoutMs = Math.max(limits.timeoutMs, defaults.minCompileTimeoutMs ?? 0);
-    const extra = options.testFramework ? (runtime.testFrameworks?.[options.testFramework] ?? []) : [];
-    const argv = fill(runtime.compile, main);
+    const extra = [
+      ...(options.testFramework ? (runtime.testFrameworks?.[options.testFramework] ?? []) : []),
+      ...(request.compilerOptions ?? []),
+    ];
+    const argv = fill(runtime.compile, main, layout);
     compile = {
       limits,
       job: {
@@ -178,7 +198,7 @@ export function planExecution(
       },
     };
   }
-  const command = request.command ?? fill(runtime?.run ?? [], main);
+  const command = request.command ?? fill(runtime?.run ?? [], main, { ...layout, sources: undefined });
   const run: StepPlan = {
     limits: runLimits,
     job: {

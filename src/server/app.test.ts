@@ -231,7 +231,35 @@ describe('service routes (no execution)', () => {
     expect(piston[0]).toHaveProperty('language');
     expect(piston[0]).toHaveProperty('aliases');
     const doc = (await app.inject({ url: '/docs/json' })).json();
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/executions', '/api/v2/execute']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/executions',
+        '/api/v2/execute',
+        '/judge0/submissions',
+        '/judge0/submissions/batch',
+        '/judge0/submissions/{token}',
+        '/judge0/languages',
+        '/judge0/statuses',
+      ]),
+    );
+  });
+
+  it('serves Judge0 under the configured prefix, or not at all', async () => {
+    const moved = (await makeApp({ judge0Prefix: '/api/judge0' })).app;
+    expect((await moved.inject({ url: '/api/judge0/statuses' })).json()).toHaveLength(14);
+    expect((await moved.inject({ url: '/judge0/statuses' })).statusCode).toBe(404);
+    const off = (await makeApp({ judge0Prefix: '' })).app;
+    expect((await off.inject({ url: '/judge0/statuses' })).statusCode).toBe(404);
+  });
+
+  it('maps X-Auth-Token onto the API keys for Judge0 routes only', async () => {
+    const { app } = await makeApp({ apiKeys: [{ name: 'k', sha256: hashApiKey('secret') }] });
+    const ok = await app.inject({ url: '/judge0/languages', headers: { 'x-auth-token': 'secret' } });
+    expect(ok.statusCode).toBe(200);
+    const bad = await app.inject({ url: '/judge0/languages', headers: { 'x-auth-token': 'nope' } });
+    expect({ status: bad.statusCode, body: bad.body }).toEqual({ status: 401, body: '' });
+    const v1 = await app.inject({ url: '/v1/runtimes', headers: { 'x-auth-token': 'secret' } });
+    expect(v1.statusCode).toBe(401);
   });
 
   it("answers Piston's errors as {message} with 400", async () => {

@@ -12,13 +12,17 @@ import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
 import type { SessionManager } from '../sessions/session-manager.js';
 import type { ExecutionStore } from '../store/execution-store.js';
 import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
+import { DEFAULT_FIELDS, isJudge0Execution, judge0Languages, submissionView } from './compat/judge0.js';
+import { PistonRuntimes } from './compat/piston-runtimes.js';
 import { ExecutionService } from './execution-service.js';
 import { sendError } from './http-errors.js';
 import { type PoolSample, ServiceMetrics } from './metrics.js';
 import type { RouteContext } from './route-context.js';
 import { registerBatchRoutes } from './routes/batches.js';
 import { registerExecutionRoutes } from './routes/executions.js';
+import { registerJudge0Routes } from './routes/judge0.js';
 import { registerPistonRoutes } from './routes/piston.js';
+import { registerPistonConnect } from './routes/piston-connect.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { registerSystemRoutes } from './routes/system.js';
 
@@ -88,6 +92,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     pool: () => (executor as { poolStats?: () => PoolSample | null }).poolStats?.() ?? null,
   });
   registerBackendMetrics(metrics.registry, options.backendMetrics ?? {});
+  const pistonRuntimes = new PistonRuntimes(registry);
+  const languages = judge0Languages(registry, pistonRuntimes);
   const service: ExecutionService = new ExecutionService({
     config,
     executor,
@@ -95,6 +101,11 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     logger,
     metrics,
     webhookSecret: webhookSecret(config, store),
+    // Judge0 PUTs its default fields, base64 encoded, to a submission's callback_url.
+    webhookFormat: (record) =>
+      isJudge0Execution(record)
+        ? { method: 'PUT', body: submissionView(record, DEFAULT_FIELDS, true, languages).body }
+        : null,
     ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
   });
   const auth = new ApiKeyAuthenticator(config.server);
@@ -125,7 +136,14 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0] ?? '';
     if (PUBLIC_PREFIXES.some((p) => path === p || path.startsWith(`${p}/`))) return;
-    request.caller = auth.authenticate(request.headers.authorization);
+    // Judge0 clients authenticate with X-Auth-Token: the same API keys.
+    const judge0Token =
+      judge0Prefix && (path === judge0Prefix || path.startsWith(`${judge0Prefix}/`))
+        ? request.headers['x-auth-token']
+        : undefined;
+    request.caller = auth.authenticate(
+      typeof judge0Token === 'string' ? `Bearer ${judge0Token}` : request.headers.authorization,
+    );
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > request.caller.maxBodyBytes) {
       throw new BoxrunError(
@@ -145,11 +163,23 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     await service.shutdown();
   });
 
+  const judge0Prefix = config.server.judge0Prefix;
   const ctx: RouteContext = { config, service, auth, registry };
   registerExecutionRoutes(app, ctx);
   registerBatchRoutes(app, ctx);
   registerSystemRoutes(app, ctx, metrics);
-  await app.register(async (scope) => registerPistonRoutes(scope, ctx), { prefix: '/api/v2' });
+  const sessions = options.sessions;
+  await app.register(
+    async (scope) => {
+      await registerPistonRoutes(scope, ctx, pistonRuntimes);
+      if (sessions) await registerPistonConnect(scope, ctx, sessions, pistonRuntimes);
+    },
+    { prefix: '/api/v2' },
+  );
+  if (judge0Prefix)
+    await app.register(async (scope) => registerJudge0Routes(scope, ctx, languages), {
+      prefix: judge0Prefix,
+    });
   if (options.sessions)
     await app.register(sessionRoutes, { manager: options.sessions, keyOf: (r) => r.caller.name });
 

@@ -16,7 +16,7 @@ import type {
   NewExecution,
 } from '../store/execution-store.js';
 import type { ServiceMetrics } from './metrics.js';
-import { WebhookSender } from './webhook-sender.js';
+import { type WebhookPayload, WebhookSender } from './webhook-sender.js';
 
 /** Who is asking: the API key's name (or `anonymous`) and that key's limits. */
 export interface Caller {
@@ -75,6 +75,8 @@ export interface ExecutionServiceOptions {
   /** More readiness checks: problems make /readyz 503, warnings are only reported. */
   readinessChecks?: () => Promise<{ problems: string[]; warnings: string[] }>;
   webhookSecret: string;
+  /** A webhook in another API's format (Judge0's PUT) for the executions it recognises. */
+  webhookFormat?: (record: ExecutionRecord) => WebhookPayload | null;
 }
 
 const ENGINE_CODES = new Set<BoxrunErrorCode>(['ENGINE_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SANDBOX_FAILED']);
@@ -158,7 +160,8 @@ export class ExecutionService {
       metrics: this.metrics,
       payloadFor: (id) => {
         const record = this.live.get(id)?.record ?? this.store.get(id);
-        return record ? executionView(record) : null;
+        if (!record) return null;
+        return options.webhookFormat?.(record) ?? { method: 'POST', body: executionView(record) };
       },
     });
   }

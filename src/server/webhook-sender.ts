@@ -18,8 +18,13 @@ export interface WebhookSenderOptions {
   allowPrivate: boolean;
   logger: Logger;
   metrics: ServiceMetrics;
-  /** The body to POST for an execution (its public view), or null when it is gone. */
-  payloadFor: (executionId: string) => unknown | null;
+  /** What to send for an execution (its public view, POSTed), or null when it is gone. */
+  payloadFor: (executionId: string) => WebhookPayload | null;
+}
+
+export interface WebhookPayload {
+  method: 'POST' | 'PUT';
+  body: unknown;
 }
 
 /** `sha256=<hex of HMAC-SHA256(secret, body)>`, as receivers check it. */
@@ -83,9 +88,9 @@ export class WebhookSender {
     const { logger, metrics, store } = this.options;
     const payload = this.options.payloadFor(delivery.executionId);
     if (payload === null) return;
-    const body = JSON.stringify(payload);
+    const body = JSON.stringify(payload.body);
     const attempt = delivery.attempts + 1;
-    const outcome = await this.post(delivery.url, body, delivery.executionId, attempt);
+    const outcome = await this.post(delivery.url, payload.method, body, delivery.executionId, attempt);
     const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
     const retryable =
       !ok &&
@@ -121,7 +126,13 @@ export class WebhookSender {
     if (next.state === 'pending') this.schedule(next);
   }
 
-  private post(url: string, body: string, executionId: string, attempt: number): Promise<PostOutcome> {
+  private post(
+    url: string,
+    method: WebhookPayload['method'],
+    body: string,
+    executionId: string,
+    attempt: number,
+  ): Promise<PostOutcome> {
     return new Promise((resolve) => {
       let target: URL;
       try {
@@ -138,7 +149,7 @@ export class WebhookSender {
       const req = send(
         target,
         {
-          method: 'POST',
+          method,
           lookup: guardedLookup(this.options.allowPrivate),
           timeout: this.options.timeoutMs,
           headers: {

@@ -12,6 +12,7 @@ declare module 'piston-client' {
     code: number | null;
     signal: string | null;
     status?: string | null;
+    message?: string | null;
   }
   interface PistonResult {
     language: string;

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/server/app.js';
+import { SessionManager } from '../../src/sessions/session-manager.js';
 import { SqliteExecutionStore } from '../../src/store/sqlite-execution-store.js';
 
 export interface RunningService {
@@ -27,6 +28,7 @@ export async function startService(
   dir: string,
   overrides: ConfigOverrides = {},
   dbPath = join(dir, 'boxrun.db'),
+  options: { sessions?: boolean } = {},
 ): Promise<RunningService> {
   const config = loadConfig({
     overrides: {
@@ -36,11 +38,13 @@ export async function startService(
   });
   const store = SqliteExecutionStore.open(dbPath);
   const executor = new DockerExecutor({ config });
+  const sessions = options.sessions ? new SessionManager({ config, engines: executor }) : undefined;
   const app = await buildApp({
     config,
     executor,
     store,
     logger: pino({ level: process.env.BOXRUN_TEST_LOG ?? 'silent' }),
+    ...(sessions ? { sessions } : {}),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   let closed: Promise<void> | null = null;
@@ -52,6 +56,7 @@ export async function startService(
     close: () => {
       closed ??= (async () => {
         await app.close();
+        await sessions?.close();
         await executor.close();
         store.close();
       })();

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { StepResult } from '../../core/result.js';
+import { signalNumber } from '../../core/verdict.js';
 import type { RuntimeDefinition } from '../../runtimes/definitions.js';
+import type { PistonRuntime, PistonRuntimes } from '../compat/piston-runtimes.js';
 import { sendError } from '../http-errors.js';
 import type { RouteContext } from '../route-context.js';
 import {
@@ -20,16 +22,6 @@ import { toSubmitItem } from './submission.js';
  * so Piston clients work unchanged: same request fields, same response shape, errors as `{message}`.
  */
 
-/** Piston matches versions as semver ranges; here: `*`, `x` parts, and prefixes either way. */
-export function versionMatches(actual: string, wanted: string): boolean {
-  if (wanted === '*' || wanted === '') return true;
-  const a = actual.split('.');
-  const w = wanted.split('.').filter((p) => p !== 'x' && p !== '*' && p !== 'X');
-  const n = Math.min(a.length, w.length);
-  for (let i = 0; i < n; i++) if (Number(a[i]) !== Number(w[i])) return false;
-  return true;
-}
-
 const MiB = 1024 * 1024;
 
 function fail(message: string): never {
@@ -40,7 +32,8 @@ function fail(message: string): never {
 export function pistonToRequest(
   body: Record<string, unknown>,
   ctx: RouteContext,
-): { request: ExecutionRequestInput; runtime: RuntimeDefinition } {
+  pistonRuntimes: PistonRuntimes,
+): { request: ExecutionRequestInput; runtime: RuntimeDefinition; piston: PistonRuntime } {
   const { language, version, files, stdin, args } = body;
   if (!language || typeof language !== 'string') fail('language is required as a string');
   if (!version || typeof version !== 'string') fail('version is required as a string');
@@ -48,8 +41,9 @@ export function pistonToRequest(
   for (const [i, file] of files.entries()) {
     if (typeof file?.content !== 'string') fail(`files[${i}].content is required as a string`);
   }
-  const runtime = ctx.registry.find(language);
-  if (!runtime || !versionMatches(runtime.version, version)) {
+  const piston = pistonRuntimes.find(language, version, ctx.registry);
+  const runtime = piston && ctx.registry.find(piston.boxrun);
+  if (!piston || !runtime) {
     throw new BoxrunError('UNKNOWN_RUNTIME', `${language}-${version} runtime is unknown`, {
       details: { runtimes: ctx.registry.names() },
     });
@@ -72,8 +66,12 @@ export function pistonToRequest(
       if (value === undefined || value === null || value === 0) continue;
       if (typeof value !== 'number' || !Number.isFinite(value))
         fail(`If specified, ${name} must be a number`);
-      // -1 is Piston's (and piston-client's) "no particular limit": the configured default applies.
-      if (value < 0) continue;
+      // Piston's memory limits default to -1 ("none"; piston-client sends it): the configured
+      // default applies. Its time limits are configured, so a negative one is refused as there.
+      if (value < 0) {
+        if (constraint === 'memory_limit') continue;
+        fail(`${name} must be non-negative`);
+      }
       const target = limits[type === 'run' ? 'limits' : 'compileLimits'];
       if (constraint === 'memory_limit') {
         if (value > maxLimits.memoryMb * MiB)
@@ -112,12 +110,13 @@ export function pistonToRequest(
     limits: limits.limits,
     compileLimits: limits.compileLimits,
   };
-  return { request, runtime };
+  return { request, runtime, piston };
 }
 
 const decode = (text: string, encoding: string) =>
   encoding === 'base64' ? Buffer.from(text, 'base64').toString('utf8') : text;
 
+/** Piston's status codes are isolate's: RE, SG, TO, XX, plus its own OL and EL. */
 function pistonStatus(step: StepResult): string | null {
   switch (step.status) {
     case 'ok':
@@ -126,26 +125,46 @@ function pistonStatus(step: StepResult): string | null {
       return 'TO';
     case 'output_limit':
       return step.message?.startsWith('stderr') ? 'EL' : 'OL';
-    case 'memory_limit':
-      return 'SG';
     case 'internal_error':
       return 'XX';
     default:
-      return step.signal ? 'SG' : 'RE';
+      return step.signal ? 'SG' : step.exitCode ? 'RE' : null;
   }
 }
 
-function pistonStage(step: StepResult, output?: string) {
+/** isolate's messages, as Piston passes them on. */
+function pistonMessage(step: StepResult, status: string | null): string | null {
+  switch (status) {
+    case 'TO':
+      return 'Time limit exceeded';
+    case 'OL':
+      return 'stdout length exceeded';
+    case 'EL':
+      return 'stderr length exceeded';
+    case 'SG':
+      return `Caught fatal signal ${signalNumber(step.signal)}`;
+    case 'RE':
+      return `Exited with error status ${step.exitCode}`;
+    case 'XX':
+      return step.message ?? 'internal error';
+    default:
+      return null;
+  }
+}
+
+export function pistonStage(step: StepResult, output?: string) {
   const stdout = decode(step.stdout, step.stdoutEncoding);
   const stderr = decode(step.stderr, step.stderrEncoding);
+  const status = pistonStatus(step);
   return {
     stdout,
     stderr,
     output: output ?? stdout + stderr,
     code: step.exitCode,
-    signal: step.signal,
-    message: step.message ?? null,
-    status: pistonStatus(step),
+    // Piston reports the SIGKILL it sends for its own limits.
+    signal: status === 'TO' || status === 'OL' || status === 'EL' ? 'SIGKILL' : step.signal,
+    message: pistonMessage(step, status),
+    status,
     memory: step.peakMemoryBytes,
     cpu_time: step.cpuTimeMs,
     wall_time: step.durationMs,
@@ -154,9 +173,13 @@ function pistonStage(step: StepResult, output?: string) {
 
 const pistonError = (e: BoxrunError) => ({ message: e.message });
 
-export async function registerPistonRoutes(instance: FastifyInstance, ctx: RouteContext): Promise<void> {
+export async function registerPistonRoutes(
+  instance: FastifyInstance,
+  ctx: RouteContext,
+  pistonRuntimes: PistonRuntimes,
+): Promise<void> {
   const app = instance.withTypeProvider<ZodTypeProvider>();
-  const { service, registry } = ctx;
+  const { service } = ctx;
 
   // Piston clients (piston-client among them) often send JSON without a JSON content type.
   const parseJson = (
@@ -186,7 +209,7 @@ export async function registerPistonRoutes(instance: FastifyInstance, ctx: Route
       },
     },
     async (request) => {
-      const { request: input, runtime } = pistonToRequest(request.body, ctx);
+      const { request: input, piston } = pistonToRequest(request.body, ctx, pistonRuntimes);
       const parsed = serviceRequestSchema.safeParse(input);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
@@ -204,8 +227,8 @@ export async function registerPistonRoutes(instance: FastifyInstance, ctx: Route
       const run =
         result.status === 'compile_error' && compile ? compile : pistonStage(result, output.toString('utf8'));
       return {
-        language: runtime.name,
-        version: runtime.version,
+        language: piston.language,
+        version: piston.version,
         run,
         ...(compile ? { compile } : {}),
       };
@@ -219,11 +242,24 @@ export async function registerPistonRoutes(instance: FastifyInstance, ctx: Route
         summary: 'Piston-compatible runtime list',
         tags: ['piston'],
         response: {
-          200: z.array(z.object({ language: z.string(), version: z.string(), aliases: z.array(z.string()) })),
+          200: z.array(
+            z.object({
+              language: z.string(),
+              version: z.string(),
+              aliases: z.array(z.string()),
+              runtime: z.string().optional(),
+            }),
+          ),
         },
       },
     },
-    async () => registry.all.map((r) => ({ language: r.name, version: r.version, aliases: r.aliases })),
+    async () =>
+      pistonRuntimes.all.map((r) => ({
+        language: r.language,
+        version: r.version,
+        aliases: r.aliases,
+        ...(r.runtime ? { runtime: r.runtime } : {}),
+      })),
   );
 
   app.get(
@@ -242,11 +278,7 @@ export async function registerPistonRoutes(instance: FastifyInstance, ctx: Route
     async () => {
       const health = await service.engineHealth();
       const present = new Map(health.images.map((i) => [i.runtime, i.present]));
-      return registry.all.map((r) => ({
-        language: r.name,
-        language_version: r.version,
-        installed: present.get(r.name) ?? false,
-      }));
+      return pistonRuntimes.packages((name) => present.get(name) ?? false);
     },
   );
 }
