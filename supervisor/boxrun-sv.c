@@ -1056,6 +1056,28 @@ run:
   jobs_done++;
 }
 
+/* dockerd waits at most 2 s after a container's PID 1 exits for the attach streams to drain, then
+ * closes them (daemon/monitor.go: StreamConfig.Wait with a 2 s timeout, then Reset): on a loaded
+ * machine the last frames — the report and the output just before it — could be cut off. So a
+ * one-shot supervisor stays alive after its report until the host, which has read it, closes the
+ * connection (stdin EOF) or removes the container. Bounded, for a host that never closes. */
+#define LINGER_US 60000000LL
+
+static void linger_until_host_closes(void) {
+  char buf[4096];
+  for (long long until = now_us() + LINGER_US;;) {
+    long long left_ms = (until - now_us()) / 1000;
+    if (left_ms <= 0) return;
+    struct pollfd pf = {.fd = 0, .events = POLLIN};
+    int n = poll(&pf, 1, (int)left_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    /* Anything the host still sends (a late 'K') is moot: the job is over. */
+    ssize_t r = read(0, buf, sizeof buf);
+    if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) return;
+  }
+}
+
 int main(int argc, char **argv) {
   int arg = 1;
   if (argc > arg && strcmp(argv[arg], "--session") == 0) session_mode = 1, arg++;
@@ -1074,5 +1096,6 @@ int main(int argc, char **argv) {
     cwd_rel[0] = 0;
     run_job();
   } while (session_mode || recycle_continue);
+  linger_until_host_closes();
   return 0;
 }
