@@ -11,3 +11,10 @@
  * backstop and is not reported by the supervisor at all.
  */
 export const KILL_SLACK_MS = 10_000;
+
+/**
+ * Wall limit for a program that must end by something else — the memory limit, the CPU-time limit,
+ * its own end. At load 50–80 on 2 cores (seven test suites at once) sandboxes got 2–3 % of a CPU:
+ * 1.5 s of CPU took over 30 s of wall time. The status still has to name the right limit.
+ */
+export const LOADED_WALL_MS = 120_000;
