@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { isBoxrunError } from '../../core/errors.js';
 import { planExecution } from '../../runtimes/plan.js';
 import type { ExecutionRecord } from '../../store/execution-store.js';
-import type { RouteContext } from '../route-context.js';
 import {
   JUDGE0_LIMITS,
   JUDGE0_STATUSES,
@@ -20,6 +19,7 @@ import {
 } from '../compat/judge0.js';
 import type { SubmitItem } from '../execution-service.js';
 import { toBoxrunError } from '../http-errors.js';
+import type { RouteContext } from '../route-context.js';
 import { serviceRequestSchema } from '../schemas.js';
 import { toSubmitItem } from './submission.js';
 
