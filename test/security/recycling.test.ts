@@ -188,9 +188,9 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
       'import time\nx = bytearray(200 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\nprint(1)',
       { limits: { timeoutMs: 240_000 } },
     );
-    expect(a.status).toBe('ok');
+    expect(a).toHaveStatus('ok');
     const b = await run('print(1)');
-    expect(b.status).toBe('ok');
+    expect(b).toHaveStatus('ok');
     expect(stats().targets[0]!.busy).toBe(0);
     expect(a.peakMemoryBytes).toBeGreaterThan(200 * 1024 * 1024);
     expect(b.peakMemoryBytes).toBeLessThan(20 * 1024 * 1024);
@@ -212,12 +212,12 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
     const before = (await see()).seen;
     const notReused = stats().notReused;
     const a = await run('while True: pass', { limits: { timeoutMs: 500 } });
-    expect(a.status).toBe('time_limit');
+    expect(a).toHaveStatus('time_limit');
     expect(stats().notReused).toBe(notReused + 1);
     // Its successor must be warm, or the next job would run one-shot and never be lent.
     expect(await eventually(() => stats().warm === 1, 60_000)).toBe(true);
     const m = await run('x = bytearray(400 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1');
-    expect(m.status).toBe('memory_limit');
+    expect(m).toHaveStatus('memory_limit');
     expect(stats().notReused).toBe(notReused + 2);
     expect(await eventually(() => stats().warm === 1, 60_000)).toBe(true);
     const { seen } = await see();
@@ -230,7 +230,7 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
     const failures = stats().resetFailures;
     // Deeper than the reset removes: it must give up on the container rather than keep it.
     const a = await run("import os\nos.makedirs('/tmp/' + '/'.join(['d'] * 200))\nprint('deep')");
-    expect(a.status).toBe('ok');
+    expect(a).toHaveStatus('ok');
     expect(stats().resetFailures).toBe(failures + 1);
     expect(await eventually(() => stats().warm === 1, 60_000)).toBe(true);
     const { seen } = await see();
