@@ -5,7 +5,7 @@ import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { InputFile } from '../../core/request.js';
 import type { BuildInfo } from '../../core/result.js';
-import { translateEngineError } from './engine.js';
+import { isGone, isNotFound, translateEngineError } from './engine.js';
 import { LABEL_IMAGE_HASH, LABEL_MANAGED } from './labels.js';
 
 export const CUSTOM_IMAGE_REPO = 'boxrun/custom';
@@ -173,7 +173,7 @@ export class CustomImageBuilder {
       const info = await this.docker.getImage(image).inspect();
       return info.Config?.Labels?.[LABEL_IMAGE_HASH] === hash;
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return false;
+      if (isNotFound(error)) return false;
       throw translateEngineError(error, `inspecting ${image}`);
     }
   }
@@ -278,8 +278,7 @@ export class CustomImageBuilder {
         await this.docker.getImage(image).remove();
         removed.push(image);
       } catch (error) {
-        const status = (error as { statusCode?: number }).statusCode;
-        if (status !== 404 && status !== 409) throw translateEngineError(error, `removing ${image}`);
+        if (!isGone(error)) throw translateEngineError(error, `removing ${image}`);
       }
     }
     return removed;

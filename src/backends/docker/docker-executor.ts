@@ -29,7 +29,6 @@ import {
   type StepPlan,
 } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
-import { dockerMounts, ensureCacheVolume } from '../../workspaces/docker-mounts.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
 import { usePodmanAttach } from '../podman/podman-attach.js';
 import { adaptSpecForPodman, isPodmanEngine } from '../podman/podman-quirks.js';
@@ -38,6 +37,7 @@ import type { SupervisorJob } from '../supervisor/protocol.js';
 import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
 import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
+import { dockerMounts, ensureCacheVolume } from './docker-mounts.js';
 import { type ConnectedEngine, connectEngine, translateEngineError } from './engine.js';
 import { ImageManager } from './image-manager.js';
 import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';

@@ -7,7 +7,7 @@ import {
   type ProgressFn,
   startDaemon,
   waitForStartedDaemon,
-} from './background-daemon.js';
+} from '../daemon/background-daemon.js';
 import { type ConnectedEngine, connectEngine } from './engine.js';
 
 /**

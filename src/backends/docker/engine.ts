@@ -101,6 +101,27 @@ export async function connectEngine(
   );
 }
 
+/** The HTTP status the engine answered a call with (dockerode puts it on its errors). */
+function engineStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** The container, image, volume or network does not exist (404). */
+export function isNotFound(error: unknown): boolean {
+  return engineStatus(error) === 404;
+}
+
+/** The object's state forbids the call (409): in use, or already being removed. */
+export function isConflict(error: unknown): boolean {
+  return engineStatus(error) === 409;
+}
+
+/** For a removal: nothing left to do, the object is gone or already on its way out (404, 409). */
+export function isGone(error: unknown): boolean {
+  return isNotFound(error) || isConflict(error);
+}
+
 /** Docker's own errors become ours here, and only here. */
 export function translateEngineError(error: unknown, what: string): BoxrunError {
   if (error instanceof BoxrunError) return error;

@@ -6,7 +6,7 @@ import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
 import { BoxrunError } from '../../core/errors.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { translateEngineError } from './engine.js';
+import { isNotFound, translateEngineError } from './engine.js';
 import { LABEL_IMAGE_HASH, LABEL_MANAGED } from './labels.js';
 
 export const BASE_IMAGE = 'boxrun/base:bookworm';
@@ -100,7 +100,7 @@ export class ImageManager {
       const info = await this.docker.getImage(image).inspect();
       return info.Config?.Labels ?? {};
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return null;
+      if (isNotFound(error)) return null;
       throw translateEngineError(error, `inspecting image ${image}`);
     }
   }
@@ -276,8 +276,7 @@ export class ImageManager {
       await this.docker.getVolume(name).inspect();
       return name;
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode !== 404)
-        throw translateEngineError(error, 'inspecting the supervisor volume');
+      if (!isNotFound(error)) throw translateEngineError(error, 'inspecting the supervisor volume');
     }
     await this.requireImage(SANDBOX_IMAGE, 'sandbox');
     try {
@@ -340,8 +339,7 @@ export class ImageManager {
         await this.docker.getImage(image).remove();
         removed.push(image);
       } catch (error) {
-        if ((error as { statusCode?: number }).statusCode !== 404)
-          throw translateEngineError(error, `removing ${image}`);
+        if (!isNotFound(error)) throw translateEngineError(error, `removing ${image}`);
       }
     }
     return removed;

@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { NetworkPolicy } from '../../core/request.js';
-import { translateEngineError } from './engine.js';
+import { isNotFound, translateEngineError } from './engine.js';
 import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './labels.js';
 import { EGRESS_PROXY_PORT, EGRESS_PROXY_READY, EGRESS_PROXY_SCRIPT } from './network-policy-proxy.js';
 
@@ -169,8 +169,7 @@ export class NetworkPolicyManager {
     } catch (error) {
       await close();
       if (error instanceof BoxrunError) throw error;
-      const e = error as { statusCode?: number };
-      if (e.statusCode === 404 && proxy === null) {
+      if (isNotFound(error) && proxy === null) {
         throw new BoxrunError(
           'IMAGE_NOT_FOUND',
           `the allowlist egress proxy needs image ${this.config.proxyImage} (node 18): run 'boxrun images build javascript'`,
@@ -222,8 +221,7 @@ async function removeNetwork(network: Docker.Network): Promise<void> {
       await network.remove();
       return;
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status === 404) return;
+      if (isNotFound(error)) return;
       await new Promise((r) => setTimeout(r, 300 * (attempt + 1)));
     }
   }

@@ -10,7 +10,7 @@ import {
 } from '../supervisor/job-runner.js';
 import { encodeFrame, type SupervisorJob } from '../supervisor/protocol.js';
 import { AttachTransport } from './attach-transport.js';
-import { translateEngineError } from './engine.js';
+import { isGone, translateEngineError } from './engine.js';
 
 /** Stdin written while a job runs goes out in frames of this size at most. */
 const LIVE_STDIN_CHUNK = 16 * 1024;
@@ -149,8 +149,7 @@ export class Sandbox {
     try {
       await this.container.remove({ force: true, v: true });
     } catch (error) {
-      const status = (error as { statusCode?: number }).statusCode;
-      if (status !== 404 && status !== 409) throw translateEngineError(error, 'removing a sandbox');
+      if (!isGone(error)) throw translateEngineError(error, 'removing a sandbox');
     }
   }
 }

@@ -8,9 +8,9 @@ import type { IsolationLevel, StepResult } from '../../core/result.js';
 import { BASE_ENV, type ExecutionPlan } from '../../runtimes/plan.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import { ProcessExecutor, type StepContext } from './process-executor.js';
-import { type ProcessLaunch, ProcessSandbox } from './process-sandbox.js';
-import { hostSupervisorBinary } from './supervisor-binary.js';
+import { ProcessExecutor, type StepContext } from '../supervisor/process-executor.js';
+import { type ProcessLaunch, ProcessSandbox } from '../supervisor/process-sandbox.js';
+import { hostSupervisorBinary } from '../supervisor/supervisor-binary.js';
 
 export interface HostExecutorOptions {
   config: BoxrunConfig;

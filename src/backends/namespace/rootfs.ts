@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { BoxrunError } from '../../core/errors.js';
-import { translateEngineError } from '../docker/engine.js';
+import { isNotFound, translateEngineError } from '../docker/engine.js';
 import { LABEL_DEADLINE, LABEL_IMAGE_HASH, LABEL_MANAGED } from '../docker/labels.js';
 
 /** Directories every exported rootfs gets, so bwrap can mount over them on a read-only root. */
@@ -61,7 +61,7 @@ export class RootfsCache {
     try {
       info = await docker.getImage(image).inspect();
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) {
+      if (isNotFound(error)) {
         throw new BoxrunError(
           'IMAGE_NOT_FOUND',
           `image ${image} is not present on the engine, so the namespace executor has no rootfs for it: run 'boxrun images build'`,

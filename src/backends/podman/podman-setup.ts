@@ -9,8 +9,8 @@ import {
   type ProgressFn,
   startDaemon,
   waitForStartedDaemon,
-} from '../docker/background-daemon.js';
-import { type ConnectedEngine, connectEngine, translateEngineError } from '../docker/engine.js';
+} from '../daemon/background-daemon.js';
+import { type ConnectedEngine, connectEngine, isNotFound, translateEngineError } from '../docker/engine.js';
 import { LABEL_IMAGE_HASH } from '../docker/labels.js';
 
 /** This process's hard limit (from /proc/self/limits), or null when unlimited or unknown. */
@@ -115,7 +115,7 @@ async function hashOf(docker: Docker, image: string): Promise<string | null | un
     const info = await docker.getImage(image).inspect();
     return info.Config?.Labels?.[LABEL_IMAGE_HASH] ?? null;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode === 404) return undefined;
+    if (isNotFound(error)) return undefined;
     throw translateEngineError(error, `inspecting ${image}`);
   }
 }

@@ -1,7 +1,12 @@
 import type Docker from 'dockerode';
-import { translateEngineError } from '../backends/docker/engine.js';
-import { LABEL_DEADLINE, LABEL_MANAGED } from '../backends/docker/labels.js';
-import { CACHE_DIR, cacheVolumeName, type SandboxMounts, WORKSPACE_DIR } from './resolve-workspace.js';
+import {
+  CACHE_DIR,
+  cacheVolumeName,
+  type SandboxMounts,
+  WORKSPACE_DIR,
+} from '../../workspaces/resolve-workspace.js';
+import { isNotFound, translateEngineError } from './engine.js';
+import { LABEL_DEADLINE, LABEL_MANAGED } from './labels.js';
 
 export const LABEL_CACHE = 'boxrun.cache';
 
@@ -48,8 +53,7 @@ export async function ensureCacheVolume(
     await docker.getVolume(volume).inspect();
     return;
   } catch (error) {
-    if ((error as { statusCode?: number }).statusCode !== 404)
-      throw translateEngineError(error, `inspecting cache volume ${volume}`);
+    if (!isNotFound(error)) throw translateEngineError(error, `inspecting cache volume ${volume}`);
   }
   try {
     await docker.createVolume({ Name: volume, Labels: { [LABEL_MANAGED]: 'true', [LABEL_CACHE]: name } });

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { BoxrunError } from '../../core/errors.js';
-import { runSupervisorJob, type SandboxOutcome, type SandboxRunOptions } from '../supervisor/job-runner.js';
-import type { SupervisorJob } from '../supervisor/protocol.js';
+import { runSupervisorJob, type SandboxOutcome, type SandboxRunOptions } from './job-runner.js';
+import type { SupervisorJob } from './protocol.js';
 
 /** How to start boxrun-sv (directly, or wrapped in bwrap/prlimit/setpriv) as a child process. */
 export interface ProcessLaunch {

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { BoxrunError } from '../../core/errors.js';
-import { type ConnectedEngine, connectEngine } from './engine.js';
+import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 
 /** A line of progress for the person running `boxrun setup`. */
 export type ProgressFn = (line: string) => void;

@@ -27,9 +27,9 @@ import {
 } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
-import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import type { SupervisorJob } from '../supervisor/protocol.js';
-import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
+import type { SandboxOutcome } from './job-runner.js';
+import type { SupervisorJob } from './protocol.js';
+import { toExecutionResult, toStepResult } from './step-result.js';
 
 /** What one step needs from a concrete process backend. */
 export interface StepContext {
