@@ -7,13 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEngine } from '../../src/backends/docker/engine.js';
 import { BASE_IMAGE } from '../../src/backends/docker/image-manager.js';
 import { loadConfig } from '../../src/config/config.js';
-import {
-  diskStatus,
-  ImageUsageLog,
-  lockImages,
-  pruneToBudget,
-  scanImages,
-} from '../../src/hygiene/disk-hygiene.js';
+import { diskStatus } from '../../src/hygiene/disk-usage.js';
+import { lockImages } from '../../src/hygiene/image-lock.js';
+import { scanImages } from '../../src/hygiene/image-scan.js';
+import { ImageUsageLog } from '../../src/hygiene/image-usage-log.js';
+import { pruneToBudget } from '../../src/hygiene/prune.js';
 import { defaultRegistry } from '../../src/runtimes/registry.js';
 
 const config = loadConfig();

@@ -19,7 +19,7 @@ import {
   type IsolationLevel,
   notRunResult,
 } from '../../core/result.js';
-import { ImageUsageLog } from '../../hygiene/disk-hygiene.js';
+import { ImageUsageLog } from '../../hygiene/image-usage-log.js';
 import { executeRequest } from '../../judge/judge.js';
 import {
   type ExecutionPlan,

@@ -6,7 +6,7 @@ import { type ConfiguredExecutor, createExecutor } from '../../backends/selectio
 import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../../config/config.js';
 import { isBoxrunError } from '../../core/errors.js';
 import type { BackendMetricSources } from '../../hygiene/backend-metrics.js';
-import { type DiskStatus, diskStatus } from '../../hygiene/disk-hygiene.js';
+import { type DiskStatus, diskStatus } from '../../hygiene/disk-usage.js';
 import { buildApp } from '../../server/app.js';
 import { hashApiKey } from '../../server/auth.js';
 import { SessionManager } from '../../sessions/session-manager.js';
