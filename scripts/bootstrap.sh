@@ -25,5 +25,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# bubblewrap for the namespace executor (its tests skip, saying why, where it can't be installed).
+if ! need bwrap && [ "$(id -u)" = 0 ] && need apt-get; then
+  echo "boxrun: installing Debian package bubblewrap (namespace executor)" >&2
+  { apt-get install -y -qq bubblewrap || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; } >/dev/null 2>&1 \
+    || echo "boxrun: could not install bubblewrap; the namespace executor will be unavailable" >&2
+fi
+
 # Engine (installs Debian's docker.io and starts dockerd when possible) and images (cached by hash).
 node bin/boxrun.js setup ${BOXRUN_SETUP_ARGS:-}
