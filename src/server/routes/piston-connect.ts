@@ -6,8 +6,8 @@ import { BoxrunError, isBoxrunError } from '../../core/errors.js';
 import { planExecution } from '../../runtimes/plan.js';
 import type { Session } from '../../sessions/session.js';
 import type { SessionManager } from '../../sessions/session-manager.js';
-import type { RouteContext } from '../route-context.js';
 import type { PistonRuntimes } from '../compat/piston-runtimes.js';
+import type { RouteContext } from '../route-context.js';
 import { pistonToRequest } from './piston.js';
 
 /** Piston's signal names (its globals.SIGNALS): anything else closes the socket with 4005. */
