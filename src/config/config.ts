@@ -221,6 +221,22 @@ export const configSchema = z
       })
       .strict(),
     server: serverConfigSchema,
+    /** Where execution records live (src/store/). */
+    store: z
+      .object({
+        /**
+         * Empty = the embedded SQLite file (server.dbPath); `postgres://user:pass@host:5432/db` = a
+         * PostgreSQL database shared by every node of a cluster (docs/cluster.md).
+         */
+        url: z
+          .string()
+          .refine((u) => u === '' || /^postgres(ql)?:\/\//.test(u), 'must be empty (SQLite) or postgres://…'),
+        /** How long taking a PostgreSQL connection may wait before the store counts as unavailable. */
+        connectTimeoutMs: z.number().int().min(100),
+        /** PostgreSQL connections per process. */
+        poolSize: z.number().int().min(1),
+      })
+      .strict(),
     /** Warm container pool (src/backends/docker/warm-pool.ts); size 0 = off (one-shot CLI/library). */
     pool: z
       .object({
@@ -337,6 +353,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       warmPool: true,
       judge0Prefix: '/judge0',
     },
+    store: { url: '', connectTimeoutMs: 5000, poolSize: 10 },
     pool: {
       size: 0,
       runtimes: [],

@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConfigOverrides, loadConfig } from '../config/config.js';
 import type { Executor, HealthReport } from '../core/executor.js';
-import { SqliteExecutionStore } from '../store/sqlite-execution-store.js';
+import { KyselyExecutionStore } from '../store/kysely-execution-store.js';
 import { buildApp } from './app.js';
 import { hashApiKey } from './auth.js';
 
@@ -34,11 +35,11 @@ function refusingExecutor(): Executor {
   } as Executor;
 }
 
-const open: { app: FastifyInstance; store: SqliteExecutionStore; dir: string }[] = [];
+const open: { app: FastifyInstance; store: KyselyExecutionStore; dir: string }[] = [];
 afterEach(async () => {
   for (const { app, store, dir } of open.splice(0)) {
     await app.close();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -49,7 +50,10 @@ async function makeApp(server: ConfigOverrides['server'] = {}, busyTimeoutMs?: n
     env: {},
     overrides: { stateDir: dir, server: { shutdownGraceMs: 0, ...server } },
   });
-  const store = SqliteExecutionStore.open(join(dir, 'boxrun.db'), busyTimeoutMs ? { busyTimeoutMs } : {});
+  const store = await KyselyExecutionStore.openSqlite(
+    join(dir, 'boxrun.db'),
+    busyTimeoutMs ? { busyTimeoutMs } : {},
+  );
   const app = await buildApp({
     config,
     executor: refusingExecutor(),
@@ -173,6 +177,37 @@ describe('service routes (no execution)', () => {
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(200);
   });
 
+  it('returns the first execution for a retry with the same Idempotency-Key, per caller', async () => {
+    const { app } = await makeApp({
+      apiKeys: [
+        { name: 'alice', sha256: hashApiKey('k-alice') },
+        { name: 'bob', sha256: hashApiKey('k-bob') },
+      ],
+    });
+    const submit = (key: string, idempotencyKey: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/executions?wait=false',
+        payload: python,
+        headers: { authorization: `Bearer ${key}`, 'idempotency-key': idempotencyKey },
+      });
+    const first = await submit('k-alice', 'order-1');
+    expect(first.statusCode).toBe(202);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const retries = await Promise.all([submit('k-alice', 'order-1'), submit('k-alice', 'order-1')]);
+    for (const retry of retries) {
+      expect(retry.json().id).toBe(first.json().id);
+      expect(retry.headers['idempotent-replayed']).toBe('true');
+    }
+    const other = await submit('k-bob', 'order-1');
+    expect(other.json().id).not.toBe(first.json().id);
+    const list = await app.inject({ url: '/v1/executions', headers: { authorization: 'Bearer k-alice' } });
+    expect(list.json().items).toHaveLength(1);
+    const bad = await submit('k-alice', 'has space');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.path).toBe('headers.idempotency-key');
+  });
+
   it("answers 403 for another key's execution", async () => {
     const { app, store } = await makeApp({
       apiKeys: [
@@ -180,7 +215,7 @@ describe('service routes (no execution)', () => {
         { name: 'bob', sha256: hashApiKey('k-bob') },
       ],
     });
-    store.insert([
+    await store.insert([
       {
         id: 'exec-1',
         caller: 'alice',
@@ -191,7 +226,7 @@ describe('service routes (no execution)', () => {
         createdAt: Date.now(),
       },
     ]);
-    store.finish('exec-1', { error: { code: 'CANCELED', message: 'canceled' } }, Date.now());
+    await store.finish('exec-1', { error: { code: 'CANCELED', message: 'canceled' } }, Date.now());
     const asBob = await app.inject({
       url: '/v1/executions/exec-1',
       headers: { authorization: 'Bearer k-bob' },
@@ -206,9 +241,8 @@ describe('service routes (no execution)', () => {
 
   it('answers 503 and acknowledges nothing when the store cannot be written', async () => {
     const { app, dir } = await makeApp({}, 50);
-    const other = SqliteExecutionStore.open(join(dir, 'boxrun.db'));
-    const db = (other as unknown as { db: { exec(sql: string): void } }).db;
-    db.exec('BEGIN IMMEDIATE');
+    const other = new Database(join(dir, 'boxrun.db'));
+    other.exec('BEGIN IMMEDIATE');
     try {
       const res = await app.inject({ method: 'POST', url: '/v1/executions?wait=false', payload: python });
       expect(res.statusCode).toBe(503);
@@ -216,7 +250,7 @@ describe('service routes (no execution)', () => {
       expect(res.headers['retry-after']).toBeDefined();
       expect(app.boxrun.queue.queued + app.boxrun.queue.running).toBe(0);
     } finally {
-      db.exec('ROLLBACK');
+      other.exec('ROLLBACK');
       other.close();
     }
     const list = await app.inject({ url: '/v1/executions' });

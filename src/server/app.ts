@@ -56,14 +56,13 @@ export interface BuildAppOptions {
 const PUBLIC_PREFIXES = ['/healthz', '/readyz', '/metrics', '/docs'];
 
 /** The configured webhook secret, or one generated once and kept in the store. */
-function webhookSecret(config: BoxrunConfig, store: ExecutionStore): string {
+async function webhookSecret(config: BoxrunConfig, store: ExecutionStore): Promise<string> {
   if (config.server.webhookSecret) return config.server.webhookSecret;
-  let secret = store.getSetting('webhook_secret');
-  if (!secret) {
-    secret = randomBytes(32).toString('hex');
-    store.setSetting('webhook_secret', secret);
-  }
-  return secret;
+  return (
+    (await store.getSetting('webhook_secret')) ??
+    // Replicas sharing one store and starting together agree on the first one written.
+    (await store.settingOnce('webhook_secret', randomBytes(32).toString('hex')))
+  );
 }
 
 /**
@@ -100,7 +99,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
     store,
     logger,
     metrics,
-    webhookSecret: webhookSecret(config, store),
+    webhookSecret: await webhookSecret(config, store),
     // Judge0 PUTs its default fields, base64 encoded, to a submission's callback_url.
     webhookFormat: (record) =>
       isJudge0Execution(record)
@@ -183,6 +182,6 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   if (options.sessions)
     await app.register(sessionRoutes, { manager: options.sessions, keyOf: (r) => r.caller.name });
 
-  if (options.start !== false) service.start();
+  if (options.start !== false) await service.start();
   return app;
 }

@@ -5,6 +5,12 @@ import { BoxrunError, type BoxrunErrorCode, isBoxrunError } from '../core/errors
 import type { Executor, HealthReport } from '../core/executor.js';
 import type { ExecutionRequest, ExecutionRequestInput } from '../core/request.js';
 import type { ExecutionResult } from '../core/result.js';
+import {
+  type Completion,
+  InProcessLiveEvents,
+  type LiveEvent,
+  type LiveEvents,
+} from '../executions/live-events.js';
 import { FairQueue, type QueueJob } from '../queue/fair-queue.js';
 import type {
   BatchRecord,
@@ -30,24 +36,10 @@ export interface SubmitItem {
   callbackUrl: string | null;
 }
 
-export type LiveEvent =
-  | { type: 'status'; status: 'running' }
-  | { type: 'output'; stream: 'stdout' | 'stderr'; data: Buffer }
-  | { type: 'done'; record: ExecutionRecord }
-  | { type: 'closing' };
-
-export interface Completion {
-  record: ExecutionRecord;
-  /** stdout and stderr interleaved in the order the program wrote them (the run step). */
-  output: Buffer;
-}
-
+/** An accepted execution this process queues or runs; its events go through `LiveEvents`. */
 interface LiveExecution {
   record: ExecutionRecord;
   lane: string;
-  chunks: { stream: 'stdout' | 'stderr'; data: Buffer }[];
-  listeners: Set<(event: LiveEvent) => void>;
-  waiters: { resolve: (c: Completion) => void; reject: (e: unknown) => void }[];
 }
 
 interface Job extends QueueJob {
@@ -125,12 +117,15 @@ export class ExecutionService {
   readonly queue: FairQueue<Job>;
   private readonly webhooks: WebhookSender;
   private readonly live = new Map<string, LiveExecution>();
+  private readonly events: LiveEvents;
   private readonly inflightByCaller = new Map<string, number>();
   private health: { at: number; report: HealthReport } | null = null;
   private healthPending: Promise<HealthReport> | null = null;
   private cleanupTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private draining = false;
+  /** Executions of submissions whose store write is in flight (they hold queue room). */
+  private admitting = 0;
   private stopped: Promise<void> | null = null;
   private readonly canceledByCaller = new BoxrunError('CANCELED', 'canceled by the caller');
   private readonly stoppedForShutdown = new BoxrunError('SHUTTING_DOWN', 'the service is shutting down');
@@ -142,6 +137,9 @@ export class ExecutionService {
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.readinessChecks = options.readinessChecks;
+    this.events = new InProcessLiveEvents((error) =>
+      this.logger.warn({ err: error }, 'event listener failed'),
+    );
     const server = this.config.server;
     this.queue = new FairQueue<Job>({
       maxConcurrent: server.maxConcurrent,
@@ -158,8 +156,8 @@ export class ExecutionService {
       allowPrivate: server.allowPrivateCallbacks,
       logger: this.logger,
       metrics: this.metrics,
-      payloadFor: (id) => {
-        const record = this.live.get(id)?.record ?? this.store.get(id);
+      payloadFor: async (id) => {
+        const record = await this.get(id);
         if (!record) return null;
         return options.webhookFormat?.(record) ?? { method: 'POST', body: executionView(record) };
       },
@@ -171,16 +169,19 @@ export class ExecutionService {
    * (server.recoverRunning), `queued` ones are queued again in their original order, pending
    * webhooks resume. Then starts the retention cleanup and the engine health checks.
    */
-  start(): { requeued: number; failed: number; queued: number; webhooks: number } {
+  async start(): Promise<{ requeued: number; failed: number; queued: number; webhooks: number }> {
     const now = Date.now();
-    const recovered = this.store.recover(this.config.server.recoverRunning, now);
+    const recovered = await this.store.recover(this.config.server.recoverRunning, now);
     for (const id of recovered.failed) {
-      const record = this.store.get(id);
+      const record = await this.store.get(id);
       if (record) this.afterFinish(record);
     }
-    const queued = this.store.queued();
-    for (const record of queued) this.track(record, { force: true });
-    const webhooks = this.webhooks.resumePending();
+    const queued = await this.store.queued();
+    for (const record of queued) {
+      this.countInflight(record.caller, 1);
+      this.track(record, { force: true });
+    }
+    const webhooks = await this.webhooks.resumePending();
     const report = {
       requeued: recovered.requeued.length,
       failed: recovered.failed.length,
@@ -189,7 +190,10 @@ export class ExecutionService {
     };
     if (report.queued || report.failed || report.webhooks)
       this.logger.info(report, 'recovered executions from the store');
-    this.cleanupTimer = setInterval(() => this.cleanup(), this.config.server.cleanupIntervalSeconds * 1000);
+    this.cleanupTimer = setInterval(
+      () => void this.cleanup(),
+      this.config.server.cleanupIntervalSeconds * 1000,
+    );
     this.cleanupTimer.unref();
     this.healthTimer = setInterval(() => {
       this.engineHealth(true).catch(() => {});
@@ -200,11 +204,11 @@ export class ExecutionService {
   }
 
   /** Deletes finished executions past the retention period; returns how many. */
-  cleanup(now = Date.now()): number {
+  async cleanup(now = Date.now()): Promise<number> {
     const hours = this.config.server.retentionHours;
     if (hours <= 0) return 0;
     try {
-      const deleted = this.store.deleteFinishedBefore(now - hours * 3_600_000);
+      const deleted = await this.store.deleteFinishedBefore(now - hours * 3_600_000);
       if (deleted) this.logger.info({ deleted }, 'retention cleanup');
       return deleted;
     } catch (error) {
@@ -217,19 +221,33 @@ export class ExecutionService {
     return batchId ? `batch:${batchId}` : `caller:${caller}`;
   }
 
+  /** Queues a record whose caller's in-flight count already includes it. */
   private track(record: ExecutionRecord, options: { force?: boolean } = {}): void {
     const lane = this.laneOf(record.caller, record.batchId);
-    this.live.set(record.id, { record, lane, chunks: [], listeners: new Set(), waiters: [] });
-    this.inflightByCaller.set(record.caller, (this.inflightByCaller.get(record.caller) ?? 0) + 1);
+    this.live.set(record.id, { record, lane });
+    this.events.open(record.id);
     this.queue.enqueue({ id: record.id, lane, caller: record.caller }, options);
+  }
+
+  private countInflight(caller: string, delta: number): void {
+    const count = (this.inflightByCaller.get(caller) ?? 0) + delta;
+    if (count > 0) this.inflightByCaller.set(caller, count);
+    else this.inflightByCaller.delete(caller);
   }
 
   /**
    * Admission: refuses (without writing anything) when draining, the engine is known to be down,
    * the caller is over its limit or the queue has no room; otherwise writes every execution in one
-   * transaction, then queues them. Throws STORE_UNAVAILABLE when the write fails: nothing accepted.
+   * transaction, then queues them. Rejects with STORE_UNAVAILABLE when the write fails: nothing
+   * accepted. The caller's count and the queue room are reserved before the write, so concurrent
+   * submissions cannot overrun them while it is in flight.
    */
-  submit(caller: Caller, items: SubmitItem[], batchId: string | null = null): ExecutionRecord[] {
+  async submit(
+    caller: Caller,
+    items: SubmitItem[],
+    batchId: string | null = null,
+    idempotencyKey?: string,
+  ): Promise<ExecutionRecord[]> {
     if (this.draining) throw new BoxrunError('SHUTTING_DOWN', 'the service is shutting down; retry shortly');
     const engine = this.health?.report.engine;
     if (engine && !engine.reachable) {
@@ -245,7 +263,7 @@ export class ExecutionService {
         `caller ${caller.name} has ${inflight} executions queued or running; its limit is ${caller.maxConcurrent}`,
       );
     }
-    if (!this.queue.hasRoom(items.length)) {
+    if (!this.queue.hasRoom(items.length + this.admitting)) {
       throw new BoxrunError(
         'QUEUE_FULL',
         `the queue is full (${this.queue.queued} waiting, limit ${this.queue.maxQueued}); retry later`,
@@ -260,11 +278,21 @@ export class ExecutionService {
       request: item.request as unknown as Record<string, unknown>,
       callbackUrl: item.callbackUrl,
       createdAt: now,
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     }));
-    this.store.insert(
-      executions,
-      batchId ? { id: batchId, caller: caller.name, createdAt: now, size: items.length } : undefined,
-    );
+    this.countInflight(caller.name, items.length);
+    this.admitting += items.length;
+    try {
+      await this.store.insert(
+        executions,
+        batchId ? { id: batchId, caller: caller.name, createdAt: now, size: items.length } : undefined,
+      );
+    } catch (error) {
+      this.countInflight(caller.name, -items.length);
+      throw error;
+    } finally {
+      this.admitting -= items.length;
+    }
     const records = executions.map(
       (e): ExecutionRecord => ({
         ...e,
@@ -284,36 +312,57 @@ export class ExecutionService {
     return records;
   }
 
-  /** The current record: live (in memory) when it is queued or running, stored otherwise. */
-  get(id: string): ExecutionRecord | undefined {
-    return this.live.get(id)?.record ?? this.store.get(id);
+  /**
+   * One execution under the client's Idempotency-Key: a retry with the same key (to this or another
+   * node sharing the store) gets the first submission's execution instead of a second run.
+   */
+  async submitIdempotent(
+    caller: Caller,
+    item: SubmitItem,
+    key: string,
+  ): Promise<{ record: ExecutionRecord; replayed: boolean }> {
+    const existing = await this.store.byIdempotencyKey(caller.name, key);
+    if (existing) return { record: this.live.get(existing.id)?.record ?? existing, replayed: true };
+    try {
+      const [record] = await this.submit(caller, [item], null, key);
+      return { record: record!, replayed: false };
+    } catch (error) {
+      // Two submissions with one key at once: the second insert hits the unique index.
+      if (!isBoxrunError(error, 'STORE_UNAVAILABLE')) throw error;
+      const winner = await this.store.byIdempotencyKey(caller.name, key).catch(() => undefined);
+      if (!winner) throw error;
+      return { record: this.live.get(winner.id)?.record ?? winner, replayed: true };
+    }
   }
 
-  getBatch(id: string): BatchRecord | undefined {
+  /** The current record: live (in memory) when it is queued or running, stored otherwise. */
+  async get(id: string): Promise<ExecutionRecord | undefined> {
+    return this.live.get(id)?.record ?? (await this.store.get(id));
+  }
+
+  getBatch(id: string): Promise<BatchRecord | undefined> {
     return this.store.getBatch(id);
   }
 
   /** A batch's executions, live state preferred over the stored one. */
-  batchExecutions(id: string): ExecutionRecord[] {
-    return this.store.batchExecutions(id).map((r) => this.live.get(r.id)?.record ?? r);
+  async batchExecutions(id: string): Promise<ExecutionRecord[]> {
+    return (await this.store.batchExecutions(id)).map((r) => this.live.get(r.id)?.record ?? r);
   }
 
-  listExecutions(query: ListQuery): ListPage {
+  listExecutions(query: ListQuery): Promise<ListPage> {
     return this.store.list(query);
   }
 
-  webhookState(id: string) {
-    return this.store.getDelivery(id) ?? null;
+  async webhookState(id: string) {
+    return (await this.store.getDelivery(id)) ?? null;
   }
 
   /** Resolves when the execution is done; rejects with SHUTTING_DOWN when the service stops first. */
-  waitFor(id: string): Promise<Completion> {
-    const live = this.live.get(id);
-    if (live) {
-      return new Promise((resolve, reject) => live.waiters.push({ resolve, reject }));
-    }
-    const record = this.store.get(id);
-    if (!record) return Promise.reject(new BoxrunError('NOT_FOUND', `no execution ${id}`));
+  async waitFor(id: string): Promise<Completion> {
+    const pending = this.events.completion(id);
+    if (pending) return pending;
+    const record = await this.store.get(id);
+    if (!record) throw new BoxrunError('NOT_FOUND', `no execution ${id}`);
     const r = record.result;
     const output = r
       ? Buffer.concat([
@@ -321,7 +370,7 @@ export class ExecutionService {
           Buffer.from(r.stderr, r.stderrEncoding === 'base64' ? 'base64' : 'utf8'),
         ])
       : Buffer.alloc(0);
-    return Promise.resolve({ record, output });
+    return { record, output };
   }
 
   /**
@@ -332,34 +381,18 @@ export class ExecutionService {
     id: string,
     listener: (event: LiveEvent) => void,
   ): { replay: LiveEvent[]; unsubscribe: () => void } | null {
-    const live = this.live.get(id);
-    if (!live) return null;
-    const replay: LiveEvent[] = [];
-    if (live.record.state === 'running') replay.push({ type: 'status', status: 'running' });
-    for (const c of live.chunks) replay.push({ type: 'output', stream: c.stream, data: c.data });
-    live.listeners.add(listener);
-    return { replay, unsubscribe: () => live.listeners.delete(listener) };
+    return this.events.subscribe(id, listener);
   }
 
   /** Cancels: a queued execution ends at once, a running one is killed; resolves with the record. */
   async cancel(id: string): Promise<ExecutionRecord | undefined> {
     const outcome = this.queue.cancel(id, this.canceledByCaller);
     if (outcome && 'removed' in outcome) {
-      this.finish(id, { error: { code: 'CANCELED', message: 'canceled before it started' } });
+      await this.finish(id, { error: { code: 'CANCELED', message: 'canceled before it started' } });
     } else if (outcome) {
       await outcome.stopping;
     }
     return this.get(id);
-  }
-
-  private emit(live: LiveExecution, event: LiveEvent): void {
-    for (const listener of live.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'event listener failed');
-      }
-    }
   }
 
   private async run(job: Job, signal: AbortSignal): Promise<void> {
@@ -367,7 +400,7 @@ export class ExecutionService {
     if (!live) return;
     const startedAt = Date.now();
     try {
-      live.record.attempts = this.store.markRunning(job.id, startedAt);
+      live.record.attempts = await this.store.markRunning(job.id, startedAt);
     } catch (error) {
       // Not recorded as running: it stays queued in the store and runs after a restart.
       this.logger.error({ err: error, executionId: job.id }, 'cannot mark execution running');
@@ -377,22 +410,20 @@ export class ExecutionService {
     live.record.state = 'running';
     live.record.startedAt = startedAt;
     this.metrics.queueWait.observe((startedAt - live.record.createdAt) / 1000);
-    this.emit(live, { type: 'status', status: 'running' });
+    this.events.publish(job.id, { type: 'status', status: 'running' });
     let outcome: { result: ExecutionResult } | { error: ExecutionFailure };
     try {
       const result = await this.executor.execute(live.record.request as ExecutionRequestInput, {
         signal,
         id: job.id,
         onOutput: (stream, chunk) => {
-          const data = Buffer.from(chunk);
-          live.chunks.push({ stream, data });
-          this.emit(live, { type: 'output', stream, data });
+          this.events.publish(job.id, { type: 'output', stream, data: Buffer.from(chunk) });
         },
       });
       outcome = { result };
     } catch (error) {
       if (signal.aborted && signal.reason === this.stoppedForShutdown) {
-        this.requeueForShutdown(live);
+        await this.requeueForShutdown(live);
         return;
       }
       const code: BoxrunErrorCode = isBoxrunError(error) ? error.code : 'INTERNAL';
@@ -413,12 +444,12 @@ export class ExecutionService {
         },
       };
     }
-    this.finish(job.id, outcome);
+    await this.finish(job.id, outcome);
   }
 
-  private requeueForShutdown(live: LiveExecution): void {
+  private async requeueForShutdown(live: LiveExecution): Promise<void> {
     try {
-      this.store.requeue(live.record.id);
+      await this.store.requeue(live.record.id);
     } catch (error) {
       this.logger.error({ err: error, executionId: live.record.id }, 'cannot re-queue at shutdown');
     }
@@ -427,12 +458,15 @@ export class ExecutionService {
     this.logger.info({ executionId: live.record.id }, 'stopped by shutdown; re-queued for the next start');
   }
 
-  private finish(id: string, outcome: { result: ExecutionResult } | { error: ExecutionFailure }): void {
+  private async finish(
+    id: string,
+    outcome: { result: ExecutionResult } | { error: ExecutionFailure },
+  ): Promise<void> {
     const live = this.live.get(id);
     if (!live) return;
     const finishedAt = Date.now();
     try {
-      this.store.finish(id, outcome, finishedAt);
+      await this.store.finish(id, outcome, finishedAt);
     } catch (error) {
       // The answer still goes to whoever waits; the store keeps it `running`, so a restart
       // re-queues or fails it according to server.recoverRunning.
@@ -444,9 +478,7 @@ export class ExecutionService {
     if ('result' in outcome) record.result = outcome.result;
     else record.error = outcome.error;
     this.live.delete(id);
-    this.emit(live, { type: 'done', record });
-    const output = Buffer.concat(live.chunks.map((c) => c.data));
-    for (const w of live.waiters) w.resolve({ record, output });
+    this.events.publish(id, { type: 'done', record });
     this.afterFinish(record);
   }
 
@@ -458,27 +490,20 @@ export class ExecutionService {
     if (record.startedAt !== null && record.finishedAt !== null) {
       this.metrics.duration.observe({ runtime }, (record.finishedAt - record.startedAt) / 1000);
     }
-    const count = (this.inflightByCaller.get(record.caller) ?? 1) - 1;
-    if (count > 0) this.inflightByCaller.set(record.caller, count);
-    else this.inflightByCaller.delete(record.caller);
+    this.countInflight(record.caller, -1);
     this.audit('finished', record);
     if (record.callbackUrl) {
-      try {
-        this.webhooks.enqueue(record.id, record.callbackUrl);
-      } catch (error) {
+      this.webhooks.enqueue(record.id, record.callbackUrl).catch((error: unknown) => {
         this.logger.error({ err: error, executionId: record.id }, 'cannot schedule the webhook');
-      }
+      });
     }
   }
 
   /** Drops a live execution without finishing it (store failure, shutdown): waiters get the error. */
   private forget(live: LiveExecution, error: unknown): void {
     this.live.delete(live.record.id);
-    const count = (this.inflightByCaller.get(live.record.caller) ?? 1) - 1;
-    if (count > 0) this.inflightByCaller.set(live.record.caller, count);
-    else this.inflightByCaller.delete(live.record.caller);
-    this.emit(live, { type: 'closing' });
-    for (const w of live.waiters) w.reject(error);
+    this.countInflight(live.record.caller, -1);
+    this.events.publish(live.record.id, { type: 'closing', error });
   }
 
   /** One JSON line per acceptance and per outcome: who ran what with which limits. No file contents. */
@@ -534,7 +559,7 @@ export class ExecutionService {
     const problems = [...health.problems];
     let store: ReadinessReport['store'] = { writable: true };
     try {
-      this.store.checkWritable();
+      await this.store.checkWritable();
     } catch (error) {
       store = { writable: false, error: (error as Error).message };
       problems.push(`store not writable: ${(error as Error).message}`);

@@ -19,7 +19,7 @@ export interface WebhookSenderOptions {
   logger: Logger;
   metrics: ServiceMetrics;
   /** What to send for an execution (its public view, POSTed), or null when it is gone. */
-  payloadFor: (executionId: string) => WebhookPayload | null;
+  payloadFor: (executionId: string) => Promise<WebhookPayload | null>;
 }
 
 export interface WebhookPayload {
@@ -50,7 +50,7 @@ export class WebhookSender {
   constructor(private readonly options: WebhookSenderOptions) {}
 
   /** Schedules the first attempt for a finished execution that has a callback URL. */
-  enqueue(executionId: string, url: string): void {
+  async enqueue(executionId: string, url: string): Promise<void> {
     const delivery: WebhookDelivery = {
       executionId,
       url,
@@ -61,13 +61,13 @@ export class WebhookSender {
       nextAttemptAt: Date.now(),
       deliveredAt: null,
     };
-    this.options.store.saveDelivery(delivery);
+    await this.options.store.saveDelivery(delivery);
     this.schedule(delivery);
   }
 
   /** Picks up deliveries left pending by a previous process. */
-  resumePending(): number {
-    const pending = this.options.store.pendingDeliveries();
+  async resumePending(): Promise<number> {
+    const pending = await this.options.store.pendingDeliveries();
     for (const d of pending) this.schedule(d);
     return pending.length;
   }
@@ -86,7 +86,15 @@ export class WebhookSender {
 
   private async attempt(delivery: WebhookDelivery): Promise<void> {
     const { logger, metrics, store } = this.options;
-    const payload = this.options.payloadFor(delivery.executionId);
+    let payload: WebhookPayload | null;
+    try {
+      payload = await this.options.payloadFor(delivery.executionId);
+    } catch (error) {
+      // The record cannot be read now (store down): try again later, the attempt not counted.
+      logger.warn({ err: error, executionId: delivery.executionId }, 'webhook payload unavailable');
+      this.schedule({ ...delivery, nextAttemptAt: Date.now() + this.options.backoffMs });
+      return;
+    }
     if (payload === null) return;
     const body = JSON.stringify(payload.body);
     const attempt = delivery.attempts + 1;
@@ -119,7 +127,7 @@ export class WebhookSender {
       'webhook attempt',
     );
     try {
-      store.saveDelivery(next);
+      await store.saveDelivery(next);
     } catch (error) {
       logger.error({ err: error, executionId: delivery.executionId }, 'cannot record webhook delivery');
     }

@@ -34,7 +34,10 @@ export interface ExecutionRecord {
 export type NewExecution = Pick<
   ExecutionRecord,
   'id' | 'caller' | 'batchId' | 'runtime' | 'request' | 'callbackUrl' | 'createdAt'
->;
+> & {
+  /** The client's Idempotency-Key: one execution per caller and key. */
+  idempotencyKey?: string;
+};
 
 export interface BatchRecord {
   id: string;
@@ -75,35 +78,45 @@ export interface RecoveryReport {
 }
 
 /**
- * Execution records. Every method either completes its write durably or throws a BoxrunError with
- * code STORE_UNAVAILABLE, so the service acknowledges only what was written. Synchronous because the
- * embedded SQLite store is; a networked store would make this interface async.
+ * Execution records. Every method either completes its write durably or rejects with a BoxrunError
+ * with code STORE_UNAVAILABLE, so the service acknowledges only what was written. Async because the
+ * records may live in a networked database (PostgreSQL) shared by every node of a cluster.
  */
 export interface ExecutionStore {
   /** All in one transaction (a batch is accepted whole or not at all). */
-  insert(executions: NewExecution[], batch?: BatchRecord): void;
-  get(id: string): ExecutionRecord | undefined;
-  list(query: ListQuery): ListPage;
+  insert(executions: NewExecution[], batch?: BatchRecord): Promise<void>;
+  get(id: string): Promise<ExecutionRecord | undefined>;
+  /** The execution a caller submitted with this Idempotency-Key. */
+  byIdempotencyKey(caller: string, key: string): Promise<ExecutionRecord | undefined>;
+  list(query: ListQuery): Promise<ListPage>;
   /** Queued executions, oldest first (what a start has to run). */
-  queued(): ExecutionRecord[];
-  markRunning(id: string, at: number): number;
-  finish(id: string, outcome: { result: ExecutionResult } | { error: ExecutionFailure }, at: number): void;
+  queued(): Promise<ExecutionRecord[]>;
+  /** queued → running; resolves with the attempt number, rejects NOT_FOUND when it is not queued. */
+  markRunning(id: string, at: number): Promise<number>;
+  /** Records the outcome unless one was already recorded; resolves with whether this call wrote it. */
+  finish(
+    id: string,
+    outcome: { result: ExecutionResult } | { error: ExecutionFailure },
+    at: number,
+  ): Promise<boolean>;
   /** Back to queued (a shutdown stopped it mid-run). */
-  requeue(id: string): void;
+  requeue(id: string): Promise<void>;
   /** Executions left `running` by a process that died: re-queue (once) or fail them. */
-  recover(policy: 'requeue' | 'fail', at: number): RecoveryReport;
-  getBatch(id: string): BatchRecord | undefined;
-  batchExecutions(id: string): ExecutionRecord[];
-  saveDelivery(delivery: WebhookDelivery): void;
-  getDelivery(executionId: string): WebhookDelivery | undefined;
-  pendingDeliveries(): WebhookDelivery[];
+  recover(policy: 'requeue' | 'fail', at: number): Promise<RecoveryReport>;
+  getBatch(id: string): Promise<BatchRecord | undefined>;
+  batchExecutions(id: string): Promise<ExecutionRecord[]>;
+  saveDelivery(delivery: WebhookDelivery): Promise<void>;
+  getDelivery(executionId: string): Promise<WebhookDelivery | undefined>;
+  pendingDeliveries(): Promise<WebhookDelivery[]>;
   /** Deletes finished executions (and their deliveries, empty batches) finished before `cutoff`. */
-  deleteFinishedBefore(cutoff: number): number;
-  /** Throws STORE_UNAVAILABLE when a write would fail now (for /readyz). */
-  checkWritable(): void;
+  deleteFinishedBefore(cutoff: number): Promise<number>;
+  /** Rejects with STORE_UNAVAILABLE when a write would fail now (for /readyz). */
+  checkWritable(): Promise<void>;
   /** Small key/value settings (e.g. the generated webhook secret). */
-  getSetting(key: string): string | undefined;
-  setSetting(key: string, value: string): void;
+  getSetting(key: string): Promise<string | undefined>;
+  setSetting(key: string, value: string): Promise<void>;
+  /** Writes `value` unless the key has one; resolves with the value kept (first writer wins). */
+  settingOnce(key: string, value: string): Promise<string>;
   /** Idempotent. */
-  close(): void;
+  close(): Promise<void>;
 }

@@ -9,7 +9,7 @@ import { LABEL_MANAGED } from '../../src/backends/docker/labels.js';
 import { loadConfig } from '../../src/config/config.js';
 import { defaultRegistry, RuntimeRegistry } from '../../src/runtimes/registry.js';
 import { buildApp } from '../../src/server/app.js';
-import { SqliteExecutionStore } from '../../src/store/sqlite-execution-store.js';
+import { KyselyExecutionStore } from '../../src/store/kysely-execution-store.js';
 import { canStartPrivateEngine, copyImage, PrivateEngine } from '../support/second-engine.js';
 import { api, eventually, py } from './service-harness.js';
 
@@ -29,7 +29,7 @@ describe.skipIf(!canRun)(`faults: the engine stopped mid-run and started again${
   let engine: Docker;
   let app: FastifyInstance | null = null;
   let executor: DockerExecutor | null = null;
-  let store: SqliteExecutionStore | null = null;
+  let store: KyselyExecutionStore | null = null;
   let url = '';
 
   beforeAll(async () => {
@@ -50,7 +50,7 @@ describe.skipIf(!canRun)(`faults: the engine stopped mid-run and started again${
       },
     });
     const registry = new RuntimeRegistry([python]);
-    store = SqliteExecutionStore.open(join(dockerd.dir, 'boxrun.db'));
+    store = await KyselyExecutionStore.openSqlite(join(dockerd.dir, 'boxrun.db'));
     executor = new DockerExecutor({ config, registry });
     app = await buildApp({
       config,
@@ -65,7 +65,7 @@ describe.skipIf(!canRun)(`faults: the engine stopped mid-run and started again${
   afterAll(async () => {
     await app?.close().catch(() => {});
     await executor?.close().catch(() => {});
-    store?.close();
+    await store?.close();
     await dockerd?.destroy(45_000);
   }, 120_000);
 

@@ -10,7 +10,7 @@ import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/server/app.js';
 import { hashApiKey } from '../../src/server/auth.js';
 import { SessionManager } from '../../src/sessions/session-manager.js';
-import { SqliteExecutionStore } from '../../src/store/sqlite-execution-store.js';
+import { KyselyExecutionStore } from '../../src/store/kysely-execution-store.js';
 
 /**
  * Request fuzzing of every route (fast-check) through `app.inject()`, nothing mocked: one service
@@ -34,7 +34,7 @@ async function service(dir: string, overrides: ConfigOverrides): Promise<Service
       server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 1000, maxConcurrent: 2, ...overrides.server },
     },
   });
-  const store = SqliteExecutionStore.open(join(dir, 'boxrun.db'));
+  const store = await KyselyExecutionStore.openSqlite(join(dir, 'boxrun.db'));
   const executor = new DockerExecutor({ config });
   const sessions = new SessionManager({ config, engines: executor, maxSessions: 2, maxPerKey: 1 });
   const app = await buildApp({
@@ -51,7 +51,7 @@ async function service(dir: string, overrides: ConfigOverrides): Promise<Service
       await app.close();
       await sessions.close();
       await executor.close();
-      store.close();
+      await store.close();
     },
   };
 }

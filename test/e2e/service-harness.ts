@@ -1,14 +1,45 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
+import { afterAll } from 'vitest';
 import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/server/app.js';
 import { SessionManager } from '../../src/sessions/session-manager.js';
-import { SqliteExecutionStore } from '../../src/store/sqlite-execution-store.js';
+import { openExecutionStore } from '../../src/store/open-store.js';
+import { postgresBinaries, ThrowawayPostgres } from '../support/postgres.js';
+
+/**
+ * BOXRUN_TEST_STORE=postgres runs the service suites against PostgreSQL instead of SQLite: one
+ * throwaway cluster per test file, one database per store path (a restart on the same path finds
+ * its records again).
+ */
+const onPostgres = process.env.BOXRUN_TEST_STORE === 'postgres';
+let cluster: Promise<ThrowawayPostgres> | null = null;
+const databases = new Map<string, string>();
+if (onPostgres) {
+  afterAll(async () => (await cluster)?.destroy());
+}
+
+async function storeUrlFor(dbPath: string): Promise<string | null> {
+  if (!onPostgres) return null;
+  cluster ??= (async () => {
+    const found = postgresBinaries();
+    if ('missing' in found) throw new Error(`BOXRUN_TEST_STORE=postgres: ${found.missing}`);
+    return ThrowawayPostgres.create(found.bin);
+  })();
+  const pg = await cluster;
+  let url = databases.get(dbPath);
+  if (!url) {
+    url = pg.createDatabase(`t_${createHash('sha256').update(dbPath).digest('hex').slice(0, 16)}`);
+    databases.set(dbPath, url);
+  }
+  return url;
+}
 
 export interface RunningService {
   url: string;
@@ -23,20 +54,32 @@ export function tempDir(): { dir: string; remove: () => void } {
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A real service: the Fastify app listening on 127.0.0.1 (any free port), real Docker, a SQLite file. */
+/**
+ * A real service: the Fastify app listening on 127.0.0.1 (any free port), real Docker, a SQLite file
+ * (or the PostgreSQL database of store.url, e.g. BOXRUN_STORE_URL).
+ */
 export async function startService(
   dir: string,
   overrides: ConfigOverrides = {},
   dbPath = join(dir, 'boxrun.db'),
   options: { sessions?: boolean } = {},
 ): Promise<RunningService> {
+  const storeUrl = await storeUrlFor(dbPath);
   const config = loadConfig({
     overrides: {
       ...overrides,
-      server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 2000, maxConcurrent: 2, ...overrides.server },
+      ...(storeUrl ? { store: { url: storeUrl } } : {}),
+      server: {
+        host: '127.0.0.1',
+        port: 0,
+        shutdownGraceMs: 2000,
+        maxConcurrent: 2,
+        dbPath,
+        ...overrides.server,
+      },
     },
   });
-  const store = SqliteExecutionStore.open(dbPath);
+  const store = await openExecutionStore(config);
   const executor = new DockerExecutor({ config });
   const sessions = options.sessions ? new SessionManager({ config, engines: executor }) : undefined;
   const app = await buildApp({
@@ -58,7 +101,7 @@ export async function startService(
         await app.close();
         await sessions?.close();
         await executor.close();
-        store.close();
+        await store.close();
       })();
       return closed;
     },
@@ -111,11 +154,17 @@ export async function spawnServe(
   dbPath: string,
   env: Record<string, string> = {},
 ): Promise<{ url: string; child: ChildProcess; exited: Promise<number | null> }> {
+  const storeUrl = await storeUrlFor(dbPath);
   const child = spawn(
     process.execPath,
     [join(import.meta.dirname, '../../bin/boxrun.js'), 'serve', '--port', '0', '--db', dbPath],
     {
-      env: { ...process.env, BOXRUN_SERVER_LOG_LEVEL: 'warn', ...env },
+      env: {
+        ...process.env,
+        BOXRUN_SERVER_LOG_LEVEL: 'warn',
+        ...(storeUrl ? { BOXRUN_STORE_URL: storeUrl } : {}),
+        ...env,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

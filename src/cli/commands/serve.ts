@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
@@ -10,7 +9,8 @@ import { type DiskStatus, diskStatus } from '../../hygiene/disk-usage.js';
 import { buildApp } from '../../server/app.js';
 import { hashApiKey } from '../../server/auth.js';
 import { SessionManager } from '../../sessions/session-manager.js';
-import { SqliteExecutionStore } from '../../store/sqlite-execution-store.js';
+import type { ExecutionStore } from '../../store/execution-store.js';
+import { openExecutionStore } from '../../store/open-store.js';
 import { nonNegativeInt, port } from '../args.js';
 import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE } from '../exit-codes.js';
 
@@ -73,10 +73,6 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
   return { ...configured, readinessChecks, backendMetrics };
 }
 
-export function storePath(config: BoxrunConfig): string {
-  return config.server.dbPath || join(config.stateDir, 'boxrun.db');
-}
-
 /** `boxrun serve`: the HTTP service (docs/service.md). */
 export function serveCommand(): Command {
   return new Command('serve')
@@ -84,6 +80,7 @@ export function serveCommand(): Command {
     .option('--host <host>', 'address to bind (server.host; default 127.0.0.1)')
     .option('-p, --port <port>', 'port (server.port; default 8080, 0 = any free port)', port)
     .option('--db <path>', 'SQLite file (server.db_path; default <stateDir>/boxrun.db)')
+    .option('--store <url>', 'PostgreSQL store instead of SQLite: postgres://user:pass@host/db (store.url)')
     .option(
       '--max-concurrent <n>',
       'executions at once (server.max_concurrent; default: cores)',
@@ -98,6 +95,7 @@ export function serveCommand(): Command {
         return;
       }
       const overrides: ConfigOverrides = {
+        ...(opts.store ? { store: { url: String(opts.store) } } : {}),
         server: {
           ...(opts.host ? { host: opts.host } : {}),
           ...(opts.port !== undefined ? { port: opts.port } : {}),
@@ -107,10 +105,10 @@ export function serveCommand(): Command {
         },
       };
       let config: BoxrunConfig;
-      let store: SqliteExecutionStore;
+      let store: ExecutionStore;
       try {
         config = loadConfig({ overrides });
-        store = SqliteExecutionStore.open(storePath(config));
+        store = await openExecutionStore(config);
       } catch (error) {
         process.stderr.write(`boxrun: ${(error as Error).message}\n`);
         process.exit(isBoxrunError(error, 'CONFIG_INVALID') ? EXIT_USAGE : EXIT_UNAVAILABLE);
@@ -118,10 +116,10 @@ export function serveCommand(): Command {
       if (opts.printWebhookSecret) {
         console.log(
           config.server.webhookSecret ||
-            store.getSetting('webhook_secret') ||
+            (await store.getSetting('webhook_secret')) ||
             '(none yet: set on first start)',
         );
-        store.close();
+        await store.close();
         return;
       }
       const logger = pino({ level: config.server.logLevel, base: { service: 'boxrun' } });
@@ -132,7 +130,7 @@ export function serveCommand(): Command {
         backends = await createServiceBackends(config, logger);
       } catch (error) {
         process.stderr.write(`boxrun: ${(error as Error).message}\n`);
-        store.close();
+        await store.close();
         process.exit(EXIT_UNAVAILABLE);
       }
       const { executor, engines, readinessChecks, backendMetrics } = backends;
@@ -160,7 +158,7 @@ export function serveCommand(): Command {
             logger.error({ err: error }, 'error while shutting down');
             process.exitCode = EXIT_INTERNAL;
           } finally {
-            store.close();
+            await store.close();
             logger.info('stopped');
           }
         })();

@@ -51,7 +51,7 @@ export function registerBatchRoutes(instance: FastifyInstance, ctx: RouteContext
         items.push(await toSubmitItem(ctx, body, `requests.${i}`, callbackUrl));
       }
       const batchId = randomUUID();
-      const records = service.submit(request.caller, items, batchId);
+      const records = await service.submit(request.caller, items, batchId);
       reply.header('location', `/v1/batches/${batchId}`);
       return reply.code(202).send({
         id: batchId,
@@ -71,10 +71,10 @@ export function registerBatchRoutes(instance: FastifyInstance, ctx: RouteContext
       },
     },
     async (request) => {
-      const batch = service.getBatch(request.params.id);
+      const batch = await service.getBatch(request.params.id);
       if (!batch) throw new BoxrunError('NOT_FOUND', `no batch ${request.params.id}`);
       auth.assertOwner(request.caller, batch.caller, `batch ${batch.id}`);
-      const executions = service.batchExecutions(batch.id).map((r) => executionView(r));
+      const executions = (await service.batchExecutions(batch.id)).map((r) => executionView(r));
       const counts: Record<string, number> = { queued: 0, running: 0, done: 0 };
       for (const e of executions) {
         counts[e.status] = (counts[e.status] ?? 0) + 1;

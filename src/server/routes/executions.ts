@@ -3,8 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BoxrunError } from '../../core/errors.js';
 import { encodeBytes } from '../../core/verdict.js';
+import type { LiveEvent } from '../../executions/live-events.js';
 import type { ExecutionRecord } from '../../store/execution-store.js';
-import { executionView, type LiveEvent } from '../execution-service.js';
+import { executionView } from '../execution-service.js';
 import { errorBody, httpStatusFor, retryAfterFor } from '../http-errors.js';
 import type { RouteContext } from '../route-context.js';
 import {
@@ -21,12 +22,23 @@ import { toSubmitItem } from './submission.js';
 const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema };
 const KEEPALIVE_MS = 15_000;
 
+/** The Idempotency-Key header (IETF draft): 1-255 visible ASCII characters. */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !/^[\x21-\x7e]{1,255}$/.test(header)) {
+    throw new BoxrunError('INVALID_REQUEST', 'Idempotency-Key: must be 1-255 visible ASCII characters', {
+      details: { path: 'headers.idempotency-key' },
+    });
+  }
+  return header;
+}
+
 export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteContext): void {
   const app = instance.withTypeProvider<ZodTypeProvider>();
   const { service, auth } = ctx;
 
-  const owned = (callerName: string, id: string): ExecutionRecord => {
-    const record = service.get(id);
+  const owned = async (callerName: string, id: string): Promise<ExecutionRecord> => {
+    const record = await service.get(id);
     if (!record) throw new BoxrunError('NOT_FOUND', `no execution ${id}`);
     auth.assertOwner({ name: callerName, maxConcurrent: 0 }, record.caller, `execution ${id}`);
     return record;
@@ -38,7 +50,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       schema: {
         summary: 'Run code',
         description:
-          'Validates, writes the execution to the store, queues it. wait=true (default) answers with the finished execution; wait=false answers 202 at once.',
+          "Validates, writes the execution to the store, queues it. wait=true (default) answers with the finished execution; wait=false answers 202 at once. With an Idempotency-Key header, a retry with the same key answers with the first submission's execution (header Idempotent-Replayed: true) instead of running it again.",
         tags: ['executions'],
         querystring: waitQuerySchema,
         body: serviceRequestSchema,
@@ -55,7 +67,14 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
     async (request, reply) => {
       const wait = request.query.wait !== 'false' && request.query.wait !== '0';
       const item = await toSubmitItem(ctx, request.body);
-      const [record] = service.submit(request.caller, [item]);
+      const key = idempotencyKey(request.headers['idempotency-key']);
+      let record: ExecutionRecord | undefined;
+      if (key === undefined) [record] = await service.submit(request.caller, [item]);
+      else {
+        const once = await service.submitIdempotent(request.caller, item, key);
+        record = once.record;
+        if (once.replayed) reply.header('idempotent-replayed', 'true');
+      }
       const id = record!.id;
       reply.header('location', `/v1/executions/${id}`);
       if (!wait) return reply.code(202).send(executionView(record!));
@@ -85,7 +104,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       },
     },
     async (request) => {
-      const page = service.listExecutions({
+      const page = await service.listExecutions({
         ...(auth.enabled ? { caller: request.caller.name } : {}),
         ...(request.query.status ? { state: request.query.status } : {}),
         limit: request.query.limit,
@@ -112,8 +131,8 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       },
     },
     async (request) => {
-      const record = owned(request.caller.name, request.params.id);
-      const webhook = service.webhookState(record.id);
+      const record = await owned(request.caller.name, request.params.id);
+      const webhook = await service.webhookState(record.id);
       return executionView(record, {
         webhook: webhook
           ? {
@@ -138,7 +157,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       },
     },
     async (request) => {
-      owned(request.caller.name, request.params.id);
+      await owned(request.caller.name, request.params.id);
       const record = await service.cancel(request.params.id);
       if (!record) throw new BoxrunError('NOT_FOUND', `no execution ${request.params.id}`);
       return executionView(record);
@@ -158,7 +177,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       },
     },
     async (request, reply) => {
-      const record = owned(request.caller.name, request.params.id);
+      const record = await owned(request.caller.name, request.params.id);
       reply.hijack();
       const raw = reply.raw;
       raw.writeHead(200, {
@@ -196,7 +215,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
       };
       const subscription = service.subscribe(record.id, onEvent);
       if (!subscription) {
-        const done = service.get(record.id) ?? record;
+        const done = (await service.get(record.id)) ?? record;
         const r = done.result;
         if (r) {
           if (r.stdout) send('stdout', { data: r.stdout, encoding: r.stdoutEncoding });
@@ -206,7 +225,7 @@ export function registerExecutionRoutes(instance: FastifyInstance, ctx: RouteCon
         end();
         return;
       }
-      if (service.get(record.id)?.state === 'queued') send('status', { status: 'queued' });
+      if (!subscription.replay.some((e) => e.type === 'status')) send('status', { status: 'queued' });
       const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
       cleanup = () => {
         clearInterval(keepalive);

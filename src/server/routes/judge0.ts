@@ -137,7 +137,7 @@ export async function registerJudge0Routes(
       const fields = fieldsOf(request.query.fields);
       const prepared = await prepare(request.body as Judge0Submission, base64);
       if ('errors' in prepared) return reply.code(422).send(prepared.errors);
-      const [record] = service.submit(request.caller, [prepared.item]);
+      const [record] = await service.submit(request.caller, [prepared.item]);
       if (request.query.wait !== 'true') return reply.code(201).send({ token: record!.id });
       const { record: done } = await service.waitFor(record!.id);
       const { body, unconvertible } = view(done, fields, base64);
@@ -167,7 +167,7 @@ export async function registerJudge0Routes(
         throw new Judge0Reply(400, { error: 'there should be at least one submission in a batch' });
       const prepared = await Promise.all(list.map((s) => prepare(s as Judge0Submission, base64)));
       const items = prepared.flatMap((p) => ('item' in p ? [p.item] : []));
-      const records = items.length ? service.submit(request.caller, items) : [];
+      const records = items.length ? await service.submit(request.caller, items) : [];
       let next = 0;
       const response = prepared.map((p) => ('item' in p ? { token: records[next++]!.id } : p.errors));
       return reply.code(items.length ? 201 : 422).send(response);
@@ -196,8 +196,8 @@ export async function registerJudge0Routes(
         });
       if (tokens.length === 0)
         throw new Judge0Reply(400, { error: 'there should be at least one submission in a batch' });
-      const submissions = tokens.map((token) => {
-        const record = service.get(token);
+      const records = await Promise.all(tokens.map((token) => service.get(token)));
+      const submissions = records.map((record) => {
         if (!record || !owned(request, record)) return null;
         const { body, unconvertible } = view(record, fields, base64);
         if (unconvertible)
@@ -220,8 +220,8 @@ export async function registerJudge0Routes(
       return false;
     }
   };
-  const find = (request: FastifyRequest, token: string) => {
-    const record = service.get(token);
+  const find = async (request: FastifyRequest, token: string) => {
+    const record = await service.get(token);
     if (!record || !owned(request, record)) throw new Judge0Reply(404, { error: 'Not Found' });
     return record;
   };
@@ -238,7 +238,7 @@ export async function registerJudge0Routes(
     },
     async (request, reply) => {
       const fields = fieldsOf(request.query.fields);
-      const record = find(request, request.params.token);
+      const record = await find(request, request.params.token);
       const { body, unconvertible } = view(record, fields, base64Of(request.query));
       if (unconvertible) return reply.code(400).send(conversionError);
       return body;

@@ -216,7 +216,7 @@ export async function registerPistonRoutes(
         fail(`${issue?.path.join('.') || 'request'}: ${issue?.message ?? 'invalid'}`);
       }
       const item = await toSubmitItem(ctx, parsed.data);
-      const [record] = service.submit(request.caller, [item]);
+      const [record] = await service.submit(request.caller, [item]);
       const { record: done, output } = await service.waitFor(record!.id);
       if (!done.result) {
         const code = (done.error?.code ?? 'INTERNAL') as BoxrunError['code'];
