@@ -1,7 +1,7 @@
 import { BoxrunApiError } from './api-error.js';
 import type { CallOptions, HttpTransport } from './http-transport.js';
 import { readServerSentEvents } from './sse.js';
-import type { Execution, ExecutionEvent } from './types.js';
+import type { Execution, ExecutionEvent, ExecutionRequest } from './types.js';
 
 /** An execution the service accepted: follow it live, wait for it, or cancel it. */
 export class ExecutionHandle {
@@ -17,6 +17,14 @@ export class ExecutionHandle {
   /** Its state now (and the result when done). */
   get(options: CallOptions = {}): Promise<Execution> {
     return this.http.json<Execution>('GET', this.path, { idempotent: true, signal: options.signal });
+  }
+
+  /** The request it was submitted with (what the playground reloads for a permalink). */
+  request(options: CallOptions = {}): Promise<ExecutionRequest> {
+    return this.http.json<ExecutionRequest>('GET', `${this.path}/request`, {
+      idempotent: true,
+      signal: options.signal,
+    });
   }
 
   /** Kills it when running; a finished one is left as it is. Answers with its state after. */
