@@ -228,7 +228,11 @@ class Playground {
       .execution(id)
       .events(this.running ? { signal: this.running.signal } : {})) {
       if (event.type === 'stdout' || event.type === 'stderr') {
-        output.append(el('span', { className: event.type }, decode(event.data, event.encoding)));
+        const text = decode(event.data, event.encoding);
+        const last = output.lastElementChild;
+        // One span per run of a stream: chunk boundaries are the pipe's, not the program's.
+        if (last?.className === event.type) last.append(text);
+        else output.append(el('span', { className: event.type }, text));
         output.scrollTop = output.scrollHeight;
       } else if (event.type === 'status') {
         $('verdict').textContent = `${event.status}…`;
@@ -248,14 +252,18 @@ class Playground {
       $('stats').textContent = execution.error?.message ?? '';
       return;
     }
-    const ended = result.signal ? `signal ${result.signal}` : `exit ${result.exitCode ?? '–'}`;
+    // A compile error's facts are the compiler's: the program never ran.
+    const step = result.status === 'compile_error' && result.compile ? result.compile : result;
+    const ended = step.signal ? `signal ${step.signal}` : `exit ${step.exitCode ?? '–'}`;
     $('stats').textContent = [
-      ended,
-      `time ${result.durationMs} ms`,
-      `CPU ${result.cpuTimeMs} ms`,
-      `memory ${formatBytes(result.peakMemoryBytes)}`,
+      step === result ? ended : `compiler ${ended}`,
+      `time ${step.durationMs} ms`,
+      `CPU ${step.cpuTimeMs} ms`,
+      `memory ${formatBytes(step.peakMemoryBytes)}`,
     ].join(' · ');
-    if (result.message && result.status !== 'ok') $('stats').textContent += ` — ${result.message}`;
+    if (result.message && result.status !== 'ok' && step === result) {
+      $('stats').textContent += ` — ${result.message}`;
+    }
     if (result.status === 'compile_error' && result.compile) {
       const text = decode(result.compile.stderr, result.compile.stderrEncoding) || result.compile.stdout;
       $('compile-output').textContent = text;
