@@ -15,7 +15,7 @@ import type {
 } from '../server/schemas.js';
 import type { SessionInfo as ServerSessionInfo } from '../sessions/session.js';
 
-export type { TestCaseResult, Verdict } from '../judge/test-case-result.js';
+export type { TestCaseResult, Verdict } from '../core/test-case-result.js';
 export type { ExecutionResult, StepResult };
 
 /** What POST /v1/executions accepts: an ExecutionRequest plus `callbackUrl`. */
