@@ -16,7 +16,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'playground/src/**/*.test.ts'],
           testTimeout: 10_000,
           sequence: { groupOrder: 0 },
         },

@@ -23,6 +23,7 @@ import { registerExecutionRoutes } from './routes/executions.js';
 import { registerJudge0Routes } from './routes/judge0.js';
 import { registerPistonRoutes } from './routes/piston.js';
 import { registerPistonConnect } from './routes/piston-connect.js';
+import { PLAYGROUND_PREFIX, registerPlaygroundRoutes } from './routes/playground.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { registerSystemRoutes } from './routes/system.js';
 
@@ -53,7 +54,7 @@ export interface BuildAppOptions {
 }
 
 /** Routes anyone may call, keys or not: probes, metrics, the API docs. */
-const PUBLIC_PREFIXES = ['/healthz', '/readyz', '/metrics', '/docs'];
+const PUBLIC_PREFIXES = ['/healthz', '/readyz', '/metrics', '/docs', PLAYGROUND_PREFIX];
 
 /** The configured webhook secret, or one generated once and kept in the store. */
 async function webhookSecret(config: BoxrunConfig, store: ExecutionStore): Promise<string> {
@@ -167,6 +168,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   registerExecutionRoutes(app, ctx);
   registerBatchRoutes(app, ctx);
   registerSystemRoutes(app, ctx, metrics);
+  registerPlaygroundRoutes(app, ctx);
   const sessions = options.sessions;
   await app.register(
     async (scope) => {

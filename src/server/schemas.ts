@@ -101,6 +101,8 @@ export const runtimeSchema = z.object({
   version: z.string(),
   aliases: z.array(z.string()),
   extensions: z.array(z.string()),
+  /** What a single source file is called when the request does not name it (`Main.java`). */
+  sourceFile: z.string(),
   compiled: z.boolean(),
 });
 

@@ -60,6 +60,11 @@ const fileBody = z
   })
   .strict();
 
+/** What POST /v1/sessions accepts (the client SDK's type for it). */
+export type CreateSessionBody = z.input<typeof createSessionBody>;
+/** What POST /v1/sessions/:id/commands accepts. */
+export type CommandBody = z.input<typeof commandBody>;
+
 /** Client → server messages of the attach WebSocket (Piston's /api/v2/connect shapes). */
 const attachMessage = z.discriminatedUnion('type', [
   z.object({
@@ -73,6 +78,8 @@ const attachMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('eof') }),
   z.object({ type: z.literal('signal'), signal: z.string().optional() }),
 ]);
+
+export type AttachMessage = z.input<typeof attachMessage>;
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
   const result = schema.safeParse(value);

@@ -29,6 +29,7 @@ export function registerSystemRoutes(
         version: r.version,
         aliases: r.aliases,
         extensions: r.extensions,
+        sourceFile: r.sourceFile,
         compiled: !!r.compile,
       })),
   );
