@@ -73,7 +73,7 @@ describe('Piston API: runtimes and versions', () => {
       Object.entries(HELLO).map(async ([language, code]) => {
         const out = await client().execute(language, code, {
           args: [],
-          compileTimeout: 150_000,
+          compileTimeout: 300_000,
           runTimeout: 60_000,
         });
         return { language, out };
