@@ -58,7 +58,11 @@ describe('Piston API: runtimes and versions', () => {
     };
     const runtimes = (await api(svc.url, 'GET', '/api/v2/runtimes')).json as Json[];
     for (const [language, code] of Object.entries(probes)) {
-      const out = await client().execute(language, code, { args: [], compileTimeout: 60_000 });
+      const out = await client().execute(language, code, {
+        args: [],
+        compileTimeout: 150_000,
+        runTimeout: 60_000,
+      });
       const listed = runtimes.find((r) => r.language === language)!.version;
       expect(`${language} ${out.run.stdout.trim()}`).toBe(`${language} ${listed}`);
     }
@@ -69,8 +73,8 @@ describe('Piston API: runtimes and versions', () => {
       Object.entries(HELLO).map(async ([language, code]) => {
         const out = await client().execute(language, code, {
           args: [],
-          compileTimeout: 60_000,
-          runTimeout: 10_000,
+          compileTimeout: 300_000,
+          runTimeout: 60_000,
         });
         return { language, out };
       }),
@@ -101,15 +105,15 @@ describe('Piston API: runtimes and versions', () => {
         version: `${major}.x`,
         files: [{ content: HELLO[language]! }],
         args: [],
-        compileTimeout: 60_000,
-        runTimeout: 10_000,
+        compileTimeout: 150_000,
+        runTimeout: 60_000,
       });
       expect(out, alias).toMatchObject({ language, run: { stdout: `ok ${language}\n`, code: 0 } });
     }
   }, 900_000);
 
   it("runs c++ with no version given (piston-client finds it under Piston's name)", async () => {
-    const out = await client().execute('c++', HELLO['c++']!, { compileTimeout: 60_000 });
+    const out = await client().execute('c++', HELLO['c++']!, { compileTimeout: 150_000 });
     expect(out).toMatchObject({
       language: 'c++',
       version: '12.2.0',
@@ -180,8 +184,8 @@ describe('Java runs whatever its file and class are called', () => {
             },
           ],
           args: [],
-          compileTimeout: 120_000,
-          runTimeout: 10_000,
+          compileTimeout: 150_000,
+          runTimeout: 60_000,
         }),
       ),
     );
@@ -207,7 +211,7 @@ describe('Java runs whatever its file and class are called', () => {
         },
       ],
       argv: ['there'],
-      compileLimits: { timeoutMs: 120_000 },
+      compileLimits: { timeoutMs: 150_000 },
     });
     expect(res.status).toBe(200);
     expect(res.json.result).toMatchObject({ status: 'ok', stdout: 'hi there\n' });
@@ -239,15 +243,19 @@ describe("Piston's exploit programs through the Piston API", () => {
   });
 
   it('has no network', async () => {
+    // A generous limit: on a loaded machine the import alone can take seconds.
     const out = await run(
       'import urllib.request\ncontents = urllib.request.urlopen("https://emkc.org").read()',
+      {
+        runTimeout: 60_000,
+      },
     );
     expect(out.run.code).not.toBe(0);
     expect(out.run.stderr).toMatch(/URLError|Errno/);
   });
 
   it('stops runaway output', async () => {
-    const out = await run('while True:\n    print("Piston is secure")');
+    const out = await run('while True:\n    print("Piston is secure")', { runTimeout: 60_000 });
     expect(out.run.status).toBe('OL');
     expect(out.run.message).toBe('stdout length exceeded');
   });

@@ -40,7 +40,7 @@ const PISTON_NAMES: Record<string, Omit<PistonRuntime, 'boxrun'>> = {
   cpp: { language: 'c++', version: '12.2.0', aliases: ['cpp', 'g++'], runtime: 'gcc' },
   rust: { language: 'rust', version: '1.63.0', aliases: ['rs'] },
   go: { language: 'go', version: '1.19.8', aliases: ['go', 'golang'] },
-  java: { language: 'java', version: '17.0.17', aliases: [] },
+  java: { language: 'java', version: '17.0.19', aliases: [] },
   bash: { language: 'bash', version: '5.2.15', aliases: ['sh'] },
 };
 
