@@ -71,8 +71,9 @@ if [ ! -f "$base/complete" ]; then
   install -m 0755 "$node_bin" "$rootfs/root/usr/local/bin/node"
   echo boxrun-cgroup2 >"$rootfs/root/etc/hostname"
   mkdir -p "$rootfs/root/src" "$rootfs/root/out"
-  cp -L "$rootfs/root/vmlinuz" "$tmp/vmlinuz"
-  cp -L "$rootfs/root/initrd.img" "$tmp/initrd.img"
+  kernel=$(find "$rootfs/root/boot" -name 'vmlinuz-*' | sort -V | tail -1)
+  cp "$kernel" "$tmp/vmlinuz"
+  cp "$rootfs/root/boot/initrd.img-${kernel##*/vmlinuz-}" "$tmp/initrd.img"
   truncate -s 24G "$tmp/disk.raw"
   nice mkfs.ext4 -q -F -L boxrun-root -d "$rootfs/root" "$tmp/disk.raw"
   echo "$(($(date +%s) - started))" >"$tmp/complete"

@@ -15,7 +15,7 @@ vm_boot() {
   if [ -n "$port" ]; then
     net=(-netdev "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:$port-:2375" -device virtio-net-pci,netdev=n0)
   fi
-  nice -n 10 qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
+  nice -n "${BOXRUN_CGROUP2_VM_NICE:-10}" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max -smp 2 -m 4096 \
     -nographic -no-reboot \
     -kernel "$dir/vmlinuz" -initrd "$dir/initrd.img" \
     -append "root=LABEL=boxrun-root rw console=ttyS0 init=/sbin/boxrun-init systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all boxrun.mode=$mode quiet" \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # npm run test:cgroup2 — the cgroup-sensitive suites on a real cgroup v2 kernel (docs/reliability.md).
-# Boots the VM that build.sh prepared (-snapshot: the cached disk never changes), then
+# Boots the VM that build.sh prepared (-snapshot: the cached disk never changes), then, at once,
 #   1. inside the VM: the namespace executor's tests (vitest with Node 20 from the 9p-shared checkout);
 #   2. on this host, against the VM's dockerd forwarded to 127.0.0.1: the Docker backend's cgroup
 #      v2 tests (test/integration/cgroup2.test.ts: conformance + limits) and the resource attacks
@@ -25,7 +25,11 @@ prepared=$(bash "$here/build.sh" | tail -1) || fail "build failed"
 
 run="$VM_CACHE/runs/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$run/out"
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+port=$(log "Docker backend tests done after $(($(date +%s) - started)) s; waiting for the namespace tests in the VM"
+wait_for "namespace test result" 3600 test -f "$run/out/namespace.rc"
+tail -8 "$run/out/namespace.log"
+
+node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 log "booting the VM (run dir $run, engine on 127.0.0.1:$port)"
 vm_boot "$prepared" "$prepared/disk.qcow2" test "$port" -snapshot \
   -virtfs "local,path=$repo,mount_tag=src,security_model=none,id=src" \
@@ -50,12 +54,9 @@ export DOCKER_HOST="tcp://127.0.0.1:$port"
 cgroup_version=$(docker info --format '{{.CgroupVersion}}' 2>/dev/null)
 [ "$cgroup_version" = 2 ] || fail "the VM's engine reports cgroup '$cgroup_version', not 2"
 
-log "namespace executor tests inside the VM"
-wait_for "namespace test result" 3600 test -f "$run/out/namespace.rc"
-log "namespace tests done after $(($(date +%s) - started)) s"
-
+# The namespace executor's tests run inside the VM meanwhile (guest-test.sh).
 log "Docker backend tests on the VM's engine"
-BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false nice npx vitest run --project integration \
+BOXRUN_SERVER_WARM_POOL=false nice npx vitest run --project integration \
   test/integration/cgroup2.test.ts test/security/resources.test.ts \
   -t 'cgroup v2|fork loop|fork bomb|memory bomb|slow allocator|C threads|beyond the memory limit' \
   --reporter=default --reporter=json --outputFile.json="$run/out/docker.json" 2>&1 | tee "$run/docker.log"
