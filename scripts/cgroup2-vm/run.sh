@@ -56,7 +56,7 @@ cgroup_version=$(docker info --format '{{.CgroupVersion}}' 2>/dev/null)
 
 # The namespace executor's tests run inside the VM meanwhile (guest-test.sh).
 log "Docker backend tests on the VM's engine"
-BOXRUN_SERVER_WARM_POOL=false nice npx vitest run --project integration \
+BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false nice npx vitest run --project integration \
   test/integration/cgroup2.test.ts test/security/resources.test.ts \
   -t 'cgroup v2|fork loop|fork bomb|memory bomb|slow allocator|C threads|beyond the memory limit' \
   --reporter=default --reporter=json --outputFile.json="$run/out/docker.json" 2>&1 | tee "$run/docker.log"
