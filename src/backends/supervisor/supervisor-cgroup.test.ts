@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUPERVISOR_SOURCE } from '../host/supervisor-binary.js';
+import { SUPERVISOR_SOURCE } from './supervisor-binary.js';
 
 /**
  * boxrun-sv's cgroup readers (cgroup_cpu_us, cgroup_oom_kills, cgroup_peak_bytes), compiled from
