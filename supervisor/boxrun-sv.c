@@ -152,26 +152,37 @@ static long long read_counter(const char *path, const char *key) {
   return -1;
 }
 
-/* cgroup v1 and v2 both: hosts differ. */
+/* The container's own cgroup (its cgroup namespace's root). A probe build for the tests
+ * (-DBOXRUN_SV_CGROUP_PROBE, see main) reads a fixture tree instead. */
+static const char *cgroup_root = "/sys/fs/cgroup";
+
+static long long read_cgroup(const char *file, const char *key) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", cgroup_root, file);
+  return read_counter(path, key);
+}
+
+/* cgroup v1 and v2 both: hosts differ. Files only newer kernels have (memory.peak: 5.19) read -1
+ * when absent, never a v1 value from a v2 tree. */
 static long long cgroup_cpu_us(void) {
-  long long v = read_counter("/sys/fs/cgroup/cpu.stat", "usage_usec");
+  long long v = read_cgroup("cpu.stat", "usage_usec");
   if (v >= 0) return v;
-  v = read_counter("/sys/fs/cgroup/cpuacct/cpuacct.usage", NULL);
+  v = read_cgroup("cpuacct/cpuacct.usage", NULL);
   if (v >= 0) return v / 1000;
-  v = read_counter("/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage", NULL);
+  v = read_cgroup("cpu,cpuacct/cpuacct.usage", NULL);
   return v >= 0 ? v / 1000 : -1;
 }
 
 static long long cgroup_oom_kills(void) {
-  long long v = read_counter("/sys/fs/cgroup/memory.events", "oom_kill");
+  long long v = read_cgroup("memory.events", "oom_kill");
   if (v >= 0) return v;
-  return read_counter("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill");
+  return read_cgroup("memory/memory.oom_control", "oom_kill");
 }
 
 static long long cgroup_peak_bytes(void) {
-  long long v = read_counter("/sys/fs/cgroup/memory.peak", NULL);
+  long long v = read_cgroup("memory.peak", NULL);
   if (v >= 0) return v;
-  return read_counter("/sys/fs/cgroup/memory/memory.max_usage_in_bytes", NULL);
+  return read_cgroup("memory/memory.max_usage_in_bytes", NULL);
 }
 
 /* A relative path with no empty, "." or ".." component. */
@@ -1078,6 +1089,15 @@ static void linger_until_host_closes(void) {
   }
 }
 
+#ifdef BOXRUN_SV_CGROUP_PROBE
+/* Test build: the cgroup readers above against the tree at argv[1], as JSON. */
+int main(int argc, char **argv) {
+  if (argc > 1) cgroup_root = argv[1];
+  printf("{\"cpuUs\":%lld,\"oomKills\":%lld,\"peakBytes\":%lld}\n", cgroup_cpu_us(), cgroup_oom_kills(),
+         cgroup_peak_bytes());
+  return 0;
+}
+#else
 int main(int argc, char **argv) {
   int arg = 1;
   if (argc > arg && strcmp(argv[arg], "--session") == 0) session_mode = 1, arg++;
@@ -1099,3 +1119,4 @@ int main(int argc, char **argv) {
   linger_until_host_closes();
   return 0;
 }
+#endif

@@ -26,6 +26,8 @@ export interface ExecutorCapabilities {
     version: string;
     apiVersion: string;
     cgroupVersion: string;
+    /** The kernel the sandboxes' cgroups belong to (the engine's, not necessarily this host's). */
+    kernelVersion?: string;
     storageDriver: string;
     runtime: string;
   };

@@ -509,6 +509,7 @@ export class DockerExecutor implements Executor {
         version: version.Version ?? 'unknown',
         apiVersion: version.ApiVersion ?? 'unknown',
         cgroupVersion: String(info.CgroupVersion ?? '1'),
+        kernelVersion: String(info.KernelVersion ?? 'unknown'),
         storageDriver: String(info.Driver ?? 'unknown'),
         runtime: this.config.docker.runtime ?? String(info.DefaultRuntime ?? 'runc'),
       },

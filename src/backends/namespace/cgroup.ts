@@ -13,7 +13,10 @@ const V1_CONTROLLERS = ['memory', 'cpu', 'cpuacct', 'pids'] as const;
  * cgroup v1 (one mount per controller, possibly co-mounted like "cpu,cpuacct") or v2 (one unified
  * tree). Hybrid hosts mount both; v1 wins there, because that is where the controllers are.
  */
-export function detectCgroups(mounts = safeRead('/proc/self/mounts')): CgroupLayout | null {
+export function detectCgroups(
+  mounts = safeRead('/proc/self/mounts'),
+  readFile: (path: string) => string = safeRead,
+): CgroupLayout | null {
   const v1: Record<string, string> = {};
   let v2: string | null = null;
   for (const line of mounts.split('\n')) {
@@ -24,7 +27,7 @@ export function detectCgroups(mounts = safeRead('/proc/self/mounts')): CgroupLay
         if ((V1_CONTROLLERS as readonly string[]).includes(opt) && !v1[opt]) v1[opt] = mountPoint;
       }
     } else if (type === 'cgroup2' && !v2) {
-      const controllers = safeRead(join(mountPoint, 'cgroup.controllers'));
+      const controllers = readFile(join(mountPoint, 'cgroup.controllers'));
       if (/\bmemory\b/.test(controllers) && /\bpids\b/.test(controllers)) v2 = mountPoint;
     }
   }

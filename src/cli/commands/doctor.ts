@@ -1,6 +1,12 @@
 import { Command } from 'commander';
 import { backendChain, probeAllBackends } from '../../backends/selection/select-executor.js';
+import {
+  type CgroupEnvironment,
+  cgroupLimitSupport,
+  describeCgroupSupport,
+} from '../../backends/supervisor/cgroup-support.js';
 import type { BoxrunConfig } from '../../config/config.js';
+import type { ExecutorCapabilities } from '../../core/executor.js';
 import { DOCKER_ENGINE_ONLY, withExecutor } from '../with-executor.js';
 
 /** The warm pool's settings in one line (doctor); the pool itself runs in the service. */
@@ -13,6 +19,18 @@ function describePool(pool: BoxrunConfig['pool']): string {
   return `${pool.size} warm per runtime (${which}${pool.compile ? ', compile steps too' : ''}${overrides}), max ${pool.maxTotal}, ${pool.recycle ? `recycled (reset and verified between jobs; at most ${pool.maxUses} jobs and ${pool.maxAgeSeconds} s each)` : `single use, idle TTL ${pool.idleTtlSeconds} s`}, ${pool.replenishConcurrency} started at once`;
 }
 
+/** The engine's cgroups as doctor reports them (docs/reliability.md: the cgroup v2 VM run). */
+function engineCgroupEnvironment(caps: ExecutorCapabilities): CgroupEnvironment {
+  return {
+    version: caps.engine?.cgroupVersion === '2' ? 2 : 1,
+    kernel: caps.engine?.kernelVersion ?? 'unknown',
+    memory: caps.supportsMemoryLimit,
+    swap: caps.supportsSwapLimit !== false,
+    cpuQuota: caps.supportsCpuLimit,
+    pids: caps.supportsPidsLimit !== false,
+  };
+}
+
 /** `boxrun doctor`: the Docker engine, its limits support, the runtime images and every backend. */
 export function doctorCommand(): Command {
   return new Command('doctor')
@@ -23,6 +41,7 @@ export function doctorCommand(): Command {
         const health = await executor.healthCheck();
         const report: Record<string, unknown> = { ...health, pool: cfg.pool };
         const problems = [...health.problems];
+        let cgroups: CgroupEnvironment | null = null;
         if (health.engine.reachable) {
           try {
             const caps = await executor.capabilities();
@@ -33,6 +52,13 @@ export function doctorCommand(): Command {
               problems.push('the engine cannot enforce CPU limits (CFS quota missing)');
             if (!caps.supportsPidsLimit)
               problems.push('the engine cannot enforce process limits (pids cgroup missing)');
+            if (caps.engine) {
+              cgroups = engineCgroupEnvironment(caps);
+              report.cgroups = { ...cgroups, limits: cgroupLimitSupport(cgroups) };
+              for (const s of cgroupLimitSupport(cgroups))
+                if (s.limit === 'oomReport' && !s.enforceable)
+                  problems.push(`cgroup v${cgroups.version}: ${s.via}`);
+            }
           } catch (error) {
             problems.push((error as Error).message);
           }
@@ -67,6 +93,7 @@ export function doctorCommand(): Command {
             console.log(
               `version:   ${caps.engine.version} (API ${caps.engine.apiVersion}), cgroup v${caps.engine.cgroupVersion}, storage ${caps.engine.storageDriver}, runtime ${caps.engine.runtime}`,
             );
+            if (cgroups) console.log(`cgroups:   ${describeCgroupSupport(cgroups)}`);
             console.log(
               `limits:    memory ${caps.supportsMemoryLimit ? 'yes' : 'NO'}, swap=memory ${caps.supportsSwapLimit ? 'yes' : 'no (swap not limited)'}, cpu ${caps.supportsCpuLimit ? 'yes' : 'NO'}, pids ${caps.supportsPidsLimit ? 'yes' : 'NO'}, read-only rootfs yes, network none yes`,
             );
