@@ -34,3 +34,11 @@ fi
 
 # Engine (installs Debian's docker.io and starts dockerd when possible) and images (cached by hash).
 node bin/boxrun.js setup ${BOXRUN_SETUP_ARGS:-}
+
+# The vm isolation tier (gVisor): installed, registered and verified when this machine allows it
+# (root + apt, or runsc present; boxrun's own dockerd is reloaded, any other engine gets the exact
+# daemon.json lines printed). The gVisor tests skip with the reason when it could not be done.
+if [ "${BOXRUN_SETUP_GVISOR:-auto}" != "no" ]; then
+  node bin/boxrun.js setup --isolation gvisor --runtimes bash \
+    || echo "boxrun: the gVisor tier is not set up (see above); its tests will skip" >&2
+fi

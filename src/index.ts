@@ -13,6 +13,7 @@ export {
   type ExecutorOverrides,
 } from './backends/selection/create-executor.js';
 export { SelectingExecutor } from './backends/selection/select-executor.js';
+export { TieredExecutor } from './backends/selection/tiered-executor.js';
 export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';
 export { BoxrunError, type BoxrunErrorCode, isBoxrunError } from './core/errors.js';
 export type {
@@ -23,6 +24,7 @@ export type {
   PreparedProgram,
   RunVariant,
 } from './core/executor.js';
+export { ISOLATION_TIERS, type IsolationTier, VM_TIER_SETUP_COMMAND } from './core/isolation.js';
 export type { ExecutionRequest, ExecutionRequestInput, ResourceLimits } from './core/request.js';
 export type {
   ExecutionResult,

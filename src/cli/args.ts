@@ -2,11 +2,18 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import type { BackendType } from '../backends/selection/select-executor.js';
+import { ISOLATION_TIERS, type IsolationTier } from '../core/isolation.js';
 import type { ExecutionRequestInput } from '../core/request.js';
 import { defaultRegistry } from '../runtimes/registry.js';
 import { UsageError } from './exit-codes.js';
 
 /** The argument parsers every command shares (commander calls them; they throw its error type). */
+export function isolationTier(value: string): IsolationTier {
+  if (!(ISOLATION_TIERS as readonly string[]).includes(value))
+    throw new InvalidArgumentError(`must be one of ${ISOLATION_TIERS.join(', ')}`);
+  return value as IsolationTier;
+}
+
 export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');

@@ -67,6 +67,7 @@ export function exitCodeForError(error: unknown): number {
       return EXIT_USAGE;
     case 'ENGINE_UNAVAILABLE':
     case 'IMAGE_NOT_FOUND':
+    case 'ISOLATION_UNAVAILABLE':
       return EXIT_UNAVAILABLE;
     default:
       return EXIT_INTERNAL;

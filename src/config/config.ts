@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { BoxrunError } from '../core/errors.js';
+import { ISOLATION_TIERS } from '../core/isolation.js';
 
 /**
  * The only module that reads the environment and config files. Precedence:
@@ -54,6 +55,10 @@ const apiKeySchema = z.preprocess(
       maxConcurrent: z.number().int().min(0).optional(),
       /** Request body size for this key (0 = the global bodyLimitBytes). */
       maxBodyBytes: z.number().int().min(0).optional(),
+      /** Floor: this key's requests run at least this isolated; asking for less is refused (403). */
+      minIsolation: z.enum(ISOLATION_TIERS).optional(),
+      /** Ceiling: asking for more is refused (403), e.g. to keep the costlier vm tier for some keys. */
+      maxIsolation: z.enum(ISOLATION_TIERS).optional(),
     })
     .strict(),
 );
@@ -125,7 +130,10 @@ export const configSchema = z
         runtime: z.string().optional(),
         /** uid:gid the program runs as inside the sandbox. */
         user: z.string().regex(/^[1-9][0-9]*:[1-9][0-9]*$/, 'must be uid:gid, not root'),
-        /** Path to a seccomp profile JSON; the engine's default profile applies otherwise. */
+        /**
+         * 'strict' (the default: the bundled runtimes/seccomp/strict.json), 'default' (the engine's
+         * own profile), 'unconfined', or the path of a profile JSON.
+         */
         seccompProfile: z.string().optional(),
         apparmorProfile: z.string().optional(),
         /**
@@ -237,6 +245,27 @@ export const configSchema = z
         poolSize: z.number().int().min(1),
       })
       .strict(),
+    /** Isolation tiers (docs/backends.md, "Isolation tiers"). */
+    isolation: z
+      .object({
+        /** The tier of a request that does not ask for one. */
+        default: z.enum(ISOLATION_TIERS),
+        /** The OCI runtime, registered with the engine, that the vm tier runs on. */
+        vmRuntime: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/, 'must be a runtime name as registered with the engine'),
+        /** `boxrun setup` also installs and registers gVisor (what `--isolation gvisor` does once). */
+        setupGvisor: z.boolean(),
+        /**
+         * The engine's config file that setup merges the runtime into. Only written for the dockerd
+         * boxrun itself started (and restarts); for any other engine setup prints the lines to add.
+         */
+        daemonConfig: z.string().startsWith('/'),
+        /** Floor and ceiling for callers without an API key (the service with no keys configured). */
+        anonymousMin: z.enum(ISOLATION_TIERS).optional(),
+        anonymousMax: z.enum(ISOLATION_TIERS).optional(),
+      })
+      .strict(),
     /** Warm container pool (src/backends/docker/warm-pool.ts); size 0 = off (one-shot CLI/library). */
     pool: z
       .object({
@@ -292,7 +321,8 @@ export function defaultStateDir(env: NodeJS.ProcessEnv = process.env): string {
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfig {
   return {
     stateDir: defaultStateDir(env),
-    docker: { user: '1000:1000', reapGraceSeconds: 30, reapIntervalSeconds: 60 },
+    // Strict seccomp costs nothing measurable and no conformance test needs more (docs/images-and-networks.md).
+    docker: { user: '1000:1000', seccompProfile: 'strict', reapGraceSeconds: 30, reapIntervalSeconds: 60 },
     limits: { ...limitsDefaults },
     compileLimits: { ...limitsDefaults, timeoutMs: 30_000, memoryMb: 1024, pids: 256 },
     minCompileTimeoutMs: 0,
@@ -354,6 +384,12 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       judge0Prefix: '/judge0',
     },
     store: { url: '', connectTimeoutMs: 5000, poolSize: 10 },
+    isolation: {
+      default: 'container',
+      vmRuntime: 'runsc',
+      setupGvisor: false,
+      daemonConfig: '/etc/docker/daemon.json',
+    },
     pool: {
       size: 0,
       runtimes: [],
@@ -433,6 +469,7 @@ function fromEnv(env: NodeJS.ProcessEnv, template: BoxrunConfig): Record<string,
       runLabel: '',
       ...template.docker,
     },
+    isolation: { anonymousMin: '', anonymousMax: '', ...template.isolation },
   };
   walk(shape, 'BOXRUN', out);
   delete out.stateDir; // defaultStateDir already honours BOXRUN_STATE_DIR

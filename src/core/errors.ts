@@ -3,6 +3,8 @@ export type BoxrunErrorCode =
   | 'INVALID_REQUEST'
   | 'UNKNOWN_RUNTIME'
   | 'ENGINE_UNAVAILABLE'
+  /** The isolation tier a request asked for is not set up on this machine (503, names the setup command). */
+  | 'ISOLATION_UNAVAILABLE'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_BUILD_FAILED'
   | 'SANDBOX_FAILED'

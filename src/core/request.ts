@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ISOLATION_TIERS } from './isolation.js';
 import { judgeRequestFields } from './judge-request.js';
 
 export const MAX_FILES = 256;
@@ -141,6 +142,11 @@ export const executionRequestObject = z
       .record(z.string().min(1).max(128), z.string().max(4096))
       .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels')
       .optional(),
+    /**
+     * `container` or `vm` (gVisor). Absent: the configured default (or the caller's floor). A tier
+     * that is not available is an ISOLATION_UNAVAILABLE error, never a silent downgrade.
+     */
+    isolation: z.enum(ISOLATION_TIERS).optional(),
     /** Judging: `tests`, `compare`, `testFramework`, `concurrency` (docs/judging.md). */
     ...judgeRequestFields,
   })

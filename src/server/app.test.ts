@@ -6,7 +6,9 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ConfigOverrides, loadConfig } from '../config/config.js';
+import { BoxrunError } from '../core/errors.js';
 import type { Executor, HealthReport } from '../core/executor.js';
+import { type IsolationTier, VM_TIER_SETUP_COMMAND } from '../core/isolation.js';
 import { KyselyExecutionStore } from '../store/kysely-execution-store.js';
 import { buildApp } from './app.js';
 import { hashApiKey } from './auth.js';
@@ -315,5 +317,78 @@ describe('service routes (no execution)', () => {
       payload: { language: 'python', version: '3', files: [{ content: '' }], run_timeout: 10_000_000 },
     });
     expect(big.json().message).toMatch(/run_timeout cannot exceed/);
+  });
+});
+
+describe('isolation tiers at admission', () => {
+  async function tieredApp(
+    overrides: ConfigOverrides,
+    assertTierAvailable?: (tier: IsolationTier) => void,
+  ): Promise<{ app: FastifyInstance; store: KyselyExecutionStore }> {
+    const dir = mkdtempSync(join(tmpdir(), 'boxrun-app-'));
+    const config = loadConfig({
+      env: {},
+      overrides: { ...overrides, stateDir: dir, server: { shutdownGraceMs: 0, ...overrides.server } },
+    });
+    const store = await KyselyExecutionStore.openSqlite(join(dir, 'boxrun.db'));
+    const app = await buildApp({
+      config,
+      executor: refusingExecutor(),
+      store,
+      logger: pino({ level: 'silent' }),
+      start: false,
+      ...(assertTierAvailable ? { assertTierAvailable } : {}),
+    });
+    open.push({ app, store, dir });
+    return { app, store };
+  }
+
+  it('refuses with 403 when a key pinned to vm asks for container', async () => {
+    const { app, store } = await tieredApp({
+      server: { apiKeys: [{ name: 'judge', sha256: hashApiKey('k-judge'), minIsolation: 'vm' }] },
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions?wait=false',
+      headers: { authorization: 'Bearer k-judge' },
+      payload: { ...python, isolation: 'container' },
+    });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error).toMatchObject({ code: 'FORBIDDEN', path: 'isolation' });
+    expect(res.json().error.message).toContain("at least 'vm'");
+    expect((await store.list({ limit: 10 })).items).toHaveLength(0);
+  });
+
+  it("stores the caller's floor as the tier of a request that names none", async () => {
+    const { app, store } = await tieredApp({ isolation: { anonymousMin: 'vm' } });
+    const res = await app.inject({ method: 'POST', url: '/v1/executions?wait=false', payload: python });
+    expect(res.statusCode).toBe(202);
+    expect((await store.get(res.json().id))?.request).toMatchObject({ isolation: 'vm' });
+  });
+
+  it('answers 503 naming the setup command when the vm tier is not available', async () => {
+    const { app, store } = await tieredApp({}, (tier) => {
+      if (tier === 'vm') {
+        throw new BoxrunError(
+          'ISOLATION_UNAVAILABLE',
+          `isolation 'vm' is not available: run \`${VM_TIER_SETUP_COMMAND}\``,
+        );
+      }
+    });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/executions?wait=false',
+      payload: { ...python, isolation: 'vm' },
+    });
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('ISOLATION_UNAVAILABLE');
+    expect(res.json().error.message).toContain('boxrun setup --isolation gvisor');
+    expect((await store.list({ limit: 10 })).items).toHaveLength(0);
+    const container = await app.inject({
+      method: 'POST',
+      url: '/v1/executions?wait=false',
+      payload: { ...python, isolation: 'container' },
+    });
+    expect(container.statusCode).toBe(202);
   });
 });

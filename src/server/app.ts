@@ -7,6 +7,7 @@ import { type Logger, pino } from 'pino';
 import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
+import type { IsolationTier } from '../core/isolation.js';
 import { type BackendMetricSources, registerBackendMetrics } from '../hygiene/backend-metrics.js';
 import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -51,6 +52,8 @@ export interface BuildAppOptions {
   readinessChecks?: () => Promise<{ problems: string[]; warnings: string[] }>;
   /** Serve /v1/sessions (src/server/routes/sessions.ts); the caller closes it after the app. */
   sessions?: SessionManager;
+  /** Refuses a request whose isolation tier is not available (503) before it is stored. */
+  assertTierAvailable?: (tier: IsolationTier) => void;
 }
 
 /** Routes anyone may call, keys or not: probes, metrics, the API docs. */
@@ -107,8 +110,9 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
         ? { method: 'PUT', body: submissionView(record, DEFAULT_FIELDS, true, languages).body }
         : null,
     ...(options.readinessChecks ? { readinessChecks: options.readinessChecks } : {}),
+    ...(options.assertTierAvailable ? { assertTierAvailable: options.assertTierAvailable } : {}),
   });
-  const auth = new ApiKeyAuthenticator(config.server);
+  const auth = new ApiKeyAuthenticator(config.server, config.isolation);
   app.decorate('boxrun', service);
   app.decorateRequest('caller', null as unknown as AuthenticatedCaller);
 

@@ -21,7 +21,7 @@ export class ApiKeyAuthenticator {
   private readonly keys = new Map<string, AuthenticatedCaller>();
   private readonly anonymous: AuthenticatedCaller;
 
-  constructor(server: BoxrunConfig['server']) {
+  constructor(server: BoxrunConfig['server'], isolation: BoxrunConfig['isolation']) {
     for (const key of server.apiKeys) {
       this.keys.set(key.sha256, {
         name: key.name,
@@ -29,12 +29,16 @@ export class ApiKeyAuthenticator {
         maxBodyBytes: key.maxBodyBytes
           ? Math.min(key.maxBodyBytes, server.bodyLimitBytes)
           : server.bodyLimitBytes,
+        minIsolation: key.minIsolation,
+        maxIsolation: key.maxIsolation,
       });
     }
     this.anonymous = {
       name: 'anonymous',
       maxConcurrent: server.keyMaxConcurrent,
       maxBodyBytes: server.bodyLimitBytes,
+      minIsolation: isolation.anonymousMin,
+      maxIsolation: isolation.anonymousMax,
     };
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError, type BoxrunErrorCode, isBoxrunError } from '../core/errors.js';
 import type { Executor, HealthReport } from '../core/executor.js';
+import { type IsolationTier, resolveIsolationTier } from '../core/isolation.js';
 import type { ExecutionRequest, ExecutionRequestInput } from '../core/request.js';
 import type { ExecutionResult } from '../core/result.js';
 import {
@@ -29,6 +30,9 @@ export interface Caller {
   name: string;
   /** Queued + running executions allowed at once; 0 = only the global limits. */
   maxConcurrent: number;
+  /** Floor and ceiling of the isolation tier this caller's requests run with. */
+  minIsolation?: IsolationTier | undefined;
+  maxIsolation?: IsolationTier | undefined;
 }
 
 export interface SubmitItem {
@@ -69,6 +73,8 @@ export interface ExecutionServiceOptions {
   webhookSecret: string;
   /** A webhook in another API's format (Judge0's PUT) for the executions it recognises. */
   webhookFormat?: (record: ExecutionRecord) => WebhookPayload | null;
+  /** Refuses (ISOLATION_UNAVAILABLE) a tier known to be unavailable, before anything is stored. */
+  assertTierAvailable?: (tier: IsolationTier) => void;
 }
 
 const ENGINE_CODES = new Set<BoxrunErrorCode>(['ENGINE_UNAVAILABLE', 'IMAGE_NOT_FOUND', 'SANDBOX_FAILED']);
@@ -114,6 +120,7 @@ export class ExecutionService {
   private readonly logger: Logger;
   private readonly metrics: ServiceMetrics;
   private readonly readinessChecks: ExecutionServiceOptions['readinessChecks'];
+  private readonly assertTierAvailable: ExecutionServiceOptions['assertTierAvailable'];
   readonly queue: FairQueue<Job>;
   private readonly webhooks: WebhookSender;
   private readonly live = new Map<string, LiveExecution>();
@@ -140,6 +147,7 @@ export class ExecutionService {
     this.events = new InProcessLiveEvents((error) =>
       this.logger.warn({ err: error }, 'event listener failed'),
     );
+    this.assertTierAvailable = options.assertTierAvailable;
     const server = this.config.server;
     this.queue = new FairQueue<Job>({
       maxConcurrent: server.maxConcurrent,
@@ -269,8 +277,20 @@ export class ExecutionService {
         `the queue is full (${this.queue.queued} waiting, limit ${this.queue.maxQueued}); retry later`,
       );
     }
+    // The tier is decided here, once, and stored with the request: a re-queued execution after a
+    // restart runs on the same tier, and the record says which one was asked for.
+    const policy = {
+      default: this.config.isolation.default,
+      min: caller.minIsolation,
+      max: caller.maxIsolation,
+    };
+    const tiered = items.map((item) => {
+      const isolation = resolveIsolationTier(item.request.isolation, policy, caller.name);
+      this.assertTierAvailable?.(isolation);
+      return { ...item, request: { ...item.request, isolation } };
+    });
     const now = Date.now();
-    const executions: NewExecution[] = items.map((item) => ({
+    const executions: NewExecution[] = tiered.map((item) => ({
       id: randomUUID(),
       caller: caller.name,
       batchId,

@@ -22,6 +22,7 @@ export function httpStatusFor(code: BoxrunErrorCode): number {
       return 429;
     case 'QUEUE_FULL':
     case 'ENGINE_UNAVAILABLE':
+    case 'ISOLATION_UNAVAILABLE':
     case 'IMAGE_NOT_FOUND':
     case 'STORE_UNAVAILABLE':
     case 'SHUTTING_DOWN':

@@ -12,6 +12,13 @@ export interface ConformanceOptions {
   isolation?: boolean;
   /** Only these runtimes in the per-runtime cases (a backend that uses the host's toolchains). */
   runtimes?: string[];
+  /**
+   * gVisor's kernel differs in three places the supervisor cannot paper over (docs/backends.md,
+   * "gVisor"): no NoNewPrivs line in /proc/self/status, PID 1 is not shielded from its own
+   * sandbox's signals, and a fork bomb ends the supervisor too. test/integration/gvisor.test.ts
+   * asserts what happens there instead.
+   */
+  gvisor?: boolean;
 }
 
 /**
@@ -24,6 +31,7 @@ export function describeExecutorConformance(
   options: ConformanceOptions = {},
 ): void {
   const isolation = options.isolation !== false;
+  const gvisor = options.gvisor === true;
   const has = (runtime: string) => !options.runtimes || options.runtimes.includes(runtime);
   describe(`${name}: executor conformance`, () => {
     let executor: Executor;
@@ -259,7 +267,7 @@ export function describeExecutorConformance(
         expect(r.oomKilled).toBe(true);
       });
 
-      it.skipIf(!isolation)('contains a fork bomb and still returns', async () => {
+      it.skipIf(!isolation || gvisor)('contains a fork bomb and still returns', async () => {
         const r = await run({
           runtime: 'bash',
           files: [{ path: 'a.sh', content: 'bomb() { bomb | bomb & }; bomb; sleep 2; echo survived' }],
@@ -314,10 +322,10 @@ export function describeExecutorConformance(
         expect(lines[0]).not.toBe('0');
         expect(r.stdout).toMatch(/CapEff:\s+0000000000000000/);
         expect(r.stdout).toMatch(/CapPrm:\s+0000000000000000/);
-        expect(r.stdout).toMatch(/NoNewPrivs:\s+1/);
+        if (!gvisor) expect(r.stdout).toMatch(/NoNewPrivs:\s+1/);
       });
 
-      it('cannot see or signal the supervisor', async () => {
+      it.skipIf(gvisor)('cannot see or signal the supervisor', async () => {
         const r = await run({
           runtime: 'bash',
           files: [

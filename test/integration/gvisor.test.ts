@@ -1,28 +1,118 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
+import { engineRuntimes, probeIsolationTiers } from '../../src/backends/docker/gvisor.js';
+import { TieredExecutor } from '../../src/backends/selection/tiered-executor.js';
 import { loadConfig } from '../../src/config/config.js';
+import { describeExecutorConformance } from '../conformance/executor-suite.js';
+import { dockerExecutor } from '../helpers.js';
 
-const config = loadConfig({ overrides: { docker: { runtime: 'runsc' } } });
+const config = loadConfig();
+const runtime = config.isolation.vmRuntime;
 const { docker } = await connectEngine(config.docker.host);
-const info = (await docker.info()) as { Runtimes?: Record<string, unknown> };
-const registered = Object.keys(info.Runtimes ?? {});
-const hasRunsc = registered.includes('runsc');
+const registered = await engineRuntimes(docker);
+const hasRunsc = registered.includes(runtime);
 if (!hasRunsc) {
   console.warn(
-    `gVisor tests skipped: runsc is not registered with the engine (runtimes: ${registered.join(', ')}). See docs/backends.md: apt-get install runsc, add it to /etc/docker/daemon.json with "runtimeArgs": ["--network=none"], restart dockerd.`,
+    `gVisor tests skipped: ${runtime} is not registered with the engine (its runtimes: ${registered.join(', ')}). Run \`boxrun setup --isolation gvisor\` (scripts/bootstrap.sh does when runsc can be installed); see docs/backends.md.`,
   );
 }
 
-describe.skipIf(!hasRunsc)('gVisor (docker.runtime = "runsc")', () => {
-  it('runs a program under gVisor and reports isolation level vm', async () => {
-    const executor = new DockerExecutor({ config });
-    const r = await executor.execute({
-      runtime: 'bash',
-      files: [{ path: 'a.sh', content: 'uname -r' }],
+const bash = (content: string, extra: Record<string, unknown> = {}) => ({
+  runtime: 'bash',
+  files: [{ path: 'main.sh', content }],
+  ...extra,
+});
+
+describe('isolation tiers: never a silent downgrade', () => {
+  it('answers a vm request with ISOLATION_UNAVAILABLE naming the setup command when the runtime is not registered', async () => {
+    const missing = loadConfig({ overrides: { isolation: { vmRuntime: 'runsc-not-registered' } } });
+    const executor = new TieredExecutor({ config: missing, base: new DockerExecutor({ config: missing }) });
+    try {
+      await expect(executor.execute(bash('echo never', { isolation: 'vm' }))).rejects.toMatchObject({
+        code: 'ISOLATION_UNAVAILABLE',
+        message: expect.stringContaining('boxrun setup --isolation gvisor'),
+      });
+      const tiers = await probeIsolationTiers(missing);
+      expect(tiers.find((t) => t.tier === 'vm')).toMatchObject({ available: false });
+      expect(tiers.find((t) => t.tier === 'vm')?.reason).toContain('runsc-not-registered');
+    } finally {
+      await executor.close();
+    }
+  });
+
+  it('refuses an explicit vm request on a runc executor instead of running it there', async () => {
+    const executor = dockerExecutor({ docker: { runtime: undefined } });
+    try {
+      await expect(executor.execute(bash('echo never', { isolation: 'vm' }))).rejects.toMatchObject({
+        code: 'ISOLATION_UNAVAILABLE',
+      });
+    } finally {
+      await executor.close();
+    }
+  });
+});
+
+describe.skipIf(!hasRunsc)(`gVisor (${runtime})`, () => {
+  describeExecutorConformance('gvisor one-shot', () => dockerExecutor({ docker: { runtime } }), {
+    gvisor: true,
+  });
+
+  describe('the vm tier', () => {
+    let tiered: TieredExecutor;
+    beforeAll(() => {
+      tiered = new TieredExecutor({ config, base: new DockerExecutor({ config }) });
     });
-    expect(r).toHaveStatus('ok');
-    expect(r.isolationLevel).toBe('vm');
-    await executor.close();
+    afterAll(async () => {
+      await tiered.close();
+    });
+
+    it('routes vm requests to gVisor and the rest to runc; each result states its tier', async () => {
+      const [vm, container] = await Promise.all([
+        tiered.execute(bash('echo vm', { isolation: 'vm' })),
+        tiered.execute(bash('echo container')),
+      ]);
+      expect(vm).toMatchObject({ status: 'ok', stdout: 'vm\n', isolationLevel: 'vm' });
+      expect(container).toMatchObject({ status: 'ok', stdout: 'container\n', isolationLevel: 'container' });
+    });
+
+    it("shows the program gVisor's kernel in /proc/version and dmesg, not the host's", async () => {
+      const host = (await docker.info()) as { KernelVersion?: string };
+      const r = await tiered.execute(
+        bash('cat /proc/version; echo ---; dmesg 2>&1 | head -n 3; uname -r', { isolation: 'vm' }),
+      );
+      expect(r.status).toBe('ok');
+      const [version, rest] = r.stdout.split('---\n');
+      expect(version).toMatch(/^Linux version 4\.4\.0/);
+      expect(r.stdout).not.toContain(host.KernelVersion ?? 'no host kernel');
+      // gVisor's dmesg is its own boot log ("Starting gVisor..."), not the host's ring buffer.
+      expect(rest).toMatch(/gVisor/);
+    });
+
+    it('runs a compiled program on the tier it was compiled on', async () => {
+      const r = await tiered.execute({
+        runtime: 'c',
+        isolation: 'vm',
+        files: [{ path: 'main.c', content: '#include <stdio.h>\nint main(){puts("compiled");return 0;}\n' }],
+      });
+      expect(r).toMatchObject({ status: 'ok', stdout: 'compiled\n', isolationLevel: 'vm' });
+      expect(r.compile?.status).toBe('ok');
+    });
+
+    it('ends only its own execution when a program kills PID 1 or fork-bombs (gVisor does not shield PID 1)', async () => {
+      const killer = await tiered.execute(bash('kill -9 1; sleep 5; echo unreachable', { isolation: 'vm' }));
+      expect(killer.status).toBe('internal_error');
+      expect(killer.message).toMatch(/without a report/);
+      expect(killer.stdout).not.toContain('unreachable');
+      const bomb = await tiered.execute(
+        bash('bomb() { bomb | bomb & }; bomb; sleep 2; echo survived', {
+          isolation: 'vm',
+          limits: { timeoutMs: 4000, pids: 64 },
+        }),
+      );
+      expect(['ok', 'time_limit', 'runtime_error', 'internal_error']).toContain(bomb.status);
+      const after = await tiered.execute(bash('echo fine', { isolation: 'vm' }));
+      expect(after).toMatchObject({ status: 'ok', stdout: 'fine\n' });
+    });
   });
 });

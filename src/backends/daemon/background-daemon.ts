@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { BoxrunError } from '../../core/errors.js';
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 
@@ -94,6 +95,8 @@ export async function startDaemon(daemon: BackgroundDaemon): Promise<ConnectedEn
   child.unref();
   closeSync(out);
   writeFileSync(daemon.pidFile, String(child.pid));
+  // How it was started, so that setup can tell this daemon is boxrun's own and restart it alike.
+  writeFileSync(`${daemon.pidFile}.json`, JSON.stringify({ ...daemon, env: undefined }));
   try {
     return await waitForEngine(daemon.host, daemon.timeoutMs);
   } catch {
@@ -104,4 +107,49 @@ export async function startDaemon(daemon: BackgroundDaemon): Promise<ConnectedEn
       `${daemon.name} did not answer within ${daemon.timeoutMs / 1000} s; last lines of ${log}:\n${tail}`,
     );
   }
+}
+
+/**
+ * The daemon `startDaemon(definition)` started, when it is still running: the only kind of engine
+ * boxrun may reconfigure and restart. How it was started comes from the record beside its pid file
+ * (or, for a daemon started before records were kept, from `definition` when the process is indeed
+ * `definition.command`). Null for an engine someone else runs.
+ */
+export function runningOwnDaemon(definition: BackgroundDaemon): (BackgroundDaemon & { pid: number }) | null {
+  const { pidFile } = definition;
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  try {
+    if (!(pid > 0)) return null;
+    process.kill(pid, 0);
+    const record = `${pidFile}.json`;
+    if (existsSync(record)) return { ...(JSON.parse(readFileSync(record, 'utf8')) as BackgroundDaemon), pid };
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return comm === basename(definition.command) ? { ...definition, pid } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** SIGTERM, wait until it has exited (SIGKILL after `killAfterMs`), start it again the same way. */
+export async function restartDaemon(
+  daemon: BackgroundDaemon & { pid: number },
+  killAfterMs: number,
+): Promise<ConnectedEngine> {
+  const alive = () => {
+    try {
+      process.kill(daemon.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  process.kill(daemon.pid, 'SIGTERM');
+  const killAt = Date.now() + killAfterMs;
+  while (alive()) {
+    if (Date.now() > killAt) process.kill(daemon.pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const { pid: _, ...definition } = daemon;
+  return startDaemon(definition);
 }

@@ -11,6 +11,7 @@ import type {
   PrepareOptions,
   RunVariant,
 } from '../../core/executor.js';
+import { assertTierSatisfied } from '../../core/isolation.js';
 import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
 import {
   type BuildInfo,
@@ -39,6 +40,7 @@ import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
 import { dockerMounts, ensureCacheVolume } from './docker-mounts.js';
 import { type ConnectedEngine, connectEngine, translateEngineError } from './engine.js';
+import { dockerIsolationLevel } from './gvisor.js';
 import { ImageManager } from './image-manager.js';
 import { NetworkPolicyManager, type NetworkSession } from './network-policy.js';
 import { Reaper } from './reaper.js';
@@ -175,7 +177,7 @@ export class DockerExecutor implements Executor {
   }
 
   isolationLevel(): IsolationLevel {
-    return this.config.docker.runtime === 'runsc' ? 'vm' : 'container';
+    return dockerIsolationLevel(this.config);
   }
 
   async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
@@ -190,6 +192,7 @@ export class DockerExecutor implements Executor {
     const plan = planExecution(input, this.registry, this.config, {
       ...(options.testFramework ? { testFramework: options.testFramework } : {}),
     });
+    assertTierSatisfied(plan.request.isolation, this.isolationLevel());
     const id = options.id ?? randomUUID();
     await this.engine();
     this.networks!.check(plan.request.network);

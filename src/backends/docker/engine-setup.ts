@@ -10,6 +10,27 @@ import {
 } from '../daemon/background-daemon.js';
 import { type ConnectedEngine, connectEngine } from './engine.js';
 
+/** dockerd reads this file when started without --config-file. */
+export const DOCKERD_DEFAULT_CONFIG = '/etc/docker/daemon.json';
+
+/** The dockerd that setup starts when no engine answers: log, pid file and record in the state dir. */
+export function ownDockerd(stateDir: string, daemonConfig: string | undefined): BackgroundDaemon {
+  const dir = `${stateDir}/dockerd`;
+  return {
+    name: 'dockerd',
+    command: 'dockerd',
+    args: [
+      '--pidfile',
+      `${dir}/docker.pid`,
+      ...(daemonConfig && daemonConfig !== DOCKERD_DEFAULT_CONFIG ? ['--config-file', daemonConfig] : []),
+    ],
+    pidFile: `${dir}/dockerd.pid`,
+    logPath: `${dir}/dockerd.log`,
+    host: undefined,
+    timeoutMs: 60_000,
+  };
+}
+
 /**
  * Finds a running engine, or — as root with apt — installs Debian's docker.io and starts dockerd in
  * the background (log and pid file in the state dir). Otherwise says exactly what to do.
@@ -18,6 +39,8 @@ export async function ensureEngine(options: {
   host?: string;
   stateDir: string;
   progress: ProgressFn;
+  /** The daemon.json the started dockerd reads (dockerd's own default when absent). */
+  daemonConfig?: string;
 }): Promise<ConnectedEngine> {
   const { progress, stateDir } = options;
   try {
@@ -48,15 +71,7 @@ export async function ensureEngine(options: {
     );
   }
   mkdirSync(dir, { recursive: true });
-  const daemon: BackgroundDaemon = {
-    name: 'dockerd',
-    command: 'dockerd',
-    args: ['--pidfile', `${dir}/docker.pid`],
-    pidFile: `${dir}/dockerd.pid`,
-    logPath: `${dir}/dockerd.log`,
-    host: undefined,
-    timeoutMs: 60_000,
-  };
+  const daemon = ownDockerd(stateDir, options.daemonConfig);
   const starting = await waitForStartedDaemon(daemon, (pid) =>
     progress(`engine: dockerd (pid ${pid}) is starting; waiting`),
   );

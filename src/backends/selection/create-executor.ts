@@ -6,6 +6,7 @@ import type { ConnectedEngine } from '../docker/engine.js';
 import { MultiEngineExecutor } from '../docker/multi-engine-executor.js';
 import { assertHostExecutorAllowed } from '../host/host-executor.js';
 import { type BackendType, backendChain, SelectingExecutor } from './select-executor.js';
+import { TieredExecutor } from './tiered-executor.js';
 
 export interface ExecutorOverrides {
   /** Run on this backend instead of `[executor] type` (`boxrun run --executor`). */
@@ -29,6 +30,8 @@ export interface ConfiguredExecutor {
   config: BoxrunConfig;
   /** Runs executions: one backend, several engines, or the fallback chain. */
   executor: Executor;
+  /** Routes each request to its isolation tier (`executor` is this; docs/backends.md, "Isolation tiers"). */
+  tiers: TieredExecutor;
   /** The chain's selection (active backend, fallbacks, degraded) when a fallback chain is configured. */
   selection: SelectingExecutor | null;
   /** Sessions run on a Docker engine whatever backend runs executions. */
@@ -85,6 +88,10 @@ export function createExecutor(config: BoxrunConfig, overrides: ExecutorOverride
     executor = selection;
   }
 
+  // A vm request on a runc backend goes to gVisor, never quietly to the weaker tier.
+  const tiers = new TieredExecutor({ config: effective, base: executor, ...registry });
+  executor = tiers;
+
   let sessionEngine: DockerExecutor | null = null;
   const engineSource: EngineSource = engines ?? {
     engine: () => {
@@ -95,6 +102,7 @@ export function createExecutor(config: BoxrunConfig, overrides: ExecutorOverride
   return {
     config: effective,
     executor,
+    tiers,
     selection,
     engines: engineSource,
     async close() {

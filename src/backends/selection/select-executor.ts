@@ -15,6 +15,7 @@ import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import { DockerExecutor } from '../docker/docker-executor.js';
 import { connectEngine } from '../docker/engine.js';
+import { dockerIsolationLevel } from '../docker/gvisor.js';
 import { HostExecutor, isHostExecutorAllowed } from '../host/host-executor.js';
 import { NamespaceExecutor, probeNamespaceSupport } from '../namespace/namespace-executor.js';
 import { PodmanExecutor } from '../podman/podman-executor.js';
@@ -59,8 +60,7 @@ async function probeEngine(
 const BACKENDS: Record<BackendType, BackendFactory> = {
   docker: {
     create: (config, registry) => new DockerExecutor({ config, ...(registry ? { registry } : {}) }),
-    probe: (config) =>
-      probeEngine('docker', config.docker.host, config.docker.runtime === 'runsc' ? 'vm' : 'container'),
+    probe: (config) => probeEngine('docker', config.docker.host, dockerIsolationLevel(config)),
   },
   podman: {
     create: (config, registry) => new PodmanExecutor({ config, ...(registry ? { registry } : {}) }),
@@ -350,9 +350,7 @@ export class SelectingExecutor extends EventEmitter implements Executor {
       preferred,
       active: this.active,
       isolationLevel:
-        ISOLATION_OF[this.active] === 'container' &&
-        this.config.docker.runtime === 'runsc' &&
-        this.active === 'docker'
+        this.active === 'docker' && dockerIsolationLevel(this.config) === 'vm'
           ? 'vm'
           : ISOLATION_OF[this.active],
       degraded: this.active !== preferred,

@@ -10,6 +10,7 @@ import type {
   PrepareOptions,
   RunVariant,
 } from '../../core/executor.js';
+import { assertTierSatisfied } from '../../core/isolation.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
 import {
   compileFailureResult,
@@ -84,6 +85,7 @@ export abstract class ProcessExecutor implements Executor {
     const plan = planExecution(input, this.registry, this.config, {
       ...(options.testFramework ? { testFramework: options.testFramework } : {}),
     });
+    assertTierSatisfied(plan.request.isolation, this.isolationLevel());
     const mounts = resolveSandboxMounts(plan.request, this.config);
     const id = options.id ?? randomUUID();
     await this.checkReady(plan);

@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { PreparedProgram } from '../../core/executor.js';
 import type { ResourceLimits } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
@@ -35,7 +36,10 @@ export function toStepResult(outcome: SandboxOutcome, limits: ResourceLimits): S
     };
   }
   const oomKilled = r.oomKills > 0;
-  const timedOut = r.timedOut || r.cpuExceeded;
+  // SIGXCPU is the RLIMIT_CPU backstop: where the supervisor cannot read a cgroup CPU counter
+  // (gVisor has no cgroupfs inside the sandbox) it is how the CPU-time limit ends a program.
+  const cpuExceeded = r.cpuExceeded || (limits.cpuTimeMs > 0 && r.signal === constants.signals.SIGXCPU);
+  const timedOut = r.timedOut || cpuExceeded;
   const outputTruncated = r.outputLimited !== null;
   const exitCode = r.signal > 0 ? null : r.exitCode;
   const status = classifyStep({
@@ -48,7 +52,7 @@ export function toStepResult(outcome: SandboxOutcome, limits: ResourceLimits): S
   });
   let message: string | undefined;
   if (r.execError) message = `could not start the program: ${r.execError}`;
-  else if (r.cpuExceeded) message = `CPU time limit of ${limits.cpuTimeMs} ms exceeded`;
+  else if (cpuExceeded) message = `CPU time limit of ${limits.cpuTimeMs} ms exceeded`;
   else if (r.timedOut) message = `wall time limit of ${limits.timeoutMs} ms exceeded`;
   else if (oomKilled) message = `memory limit of ${limits.memoryMb} MiB exceeded`;
   else if (outputTruncated)

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { probeIsolationTiers } from '../../backends/docker/gvisor.js';
 import { backendChain, probeAllBackends } from '../../backends/selection/select-executor.js';
 import {
   type CgroupEnvironment,
@@ -68,6 +69,13 @@ export function doctorCommand(): Command {
         const chain = backendChain(cfg);
         const chosen = chain.find((t) => backends.find((b) => b.type === t)?.available) ?? null;
         report.executor = { configured: chain, chosen, backends };
+        const tiers = await probeIsolationTiers(cfg);
+        report.isolation = { default: cfg.isolation.default, tiers };
+        const defaultTier = tiers.find((t) => t.tier === cfg.isolation.default);
+        if (defaultTier && !defaultTier.available)
+          problems.push(
+            `the default isolation tier '${cfg.isolation.default}' is unavailable: ${defaultTier.reason}`,
+          );
         if (!chosen)
           problems.push(`no executor of the configured chain (${chain.join(' -> ')}) is available`);
         else if (chosen !== chain[0])
@@ -105,6 +113,11 @@ export function doctorCommand(): Command {
             );
           }
           console.log(`chosen:    ${chosen ?? 'NONE'} (configured: ${chain.join(' -> ')})`);
+          for (const t of tiers) {
+            console.log(
+              `isolation: ${t.tier.padEnd(10)} ${t.available ? 'available  ' : 'unavailable'} ${t.tier === cfg.isolation.default ? '(default) ' : ''}${t.reason}`,
+            );
+          }
           for (const img of health.images) {
             console.log(
               `image:     ${img.runtime.padEnd(11)} ${img.image.padEnd(24)} ${img.present ? (img.current ? 'current' : 'OUT OF DATE') : 'MISSING'}`,

@@ -1,7 +1,16 @@
 import { Command } from 'commander';
+import type { IsolationTier } from '../../core/isolation.js';
 import type { ExecutionRequestInput } from '../../core/request.js';
 import { defaultRegistry } from '../../runtimes/registry.js';
-import { backendType, positiveInt, positiveNumber, readInput, requestFiles, runtimeFor } from '../args.js';
+import {
+  backendType,
+  isolationTier,
+  positiveInt,
+  positiveNumber,
+  readInput,
+  requestFiles,
+  runtimeFor,
+} from '../args.js';
 import { exitCodeFor, verdictLine } from '../exit-codes.js';
 import { say, withExecutor } from '../with-executor.js';
 
@@ -21,6 +30,11 @@ export function runCommand(): Command {
     .option('-o, --output <path...>', 'files to copy out of the sandbox (relative paths, globs)')
     .option('--executor <type>', 'run on this backend instead of [executor] type', backendType)
     .option('--json', 'print exactly one JSON ExecutionResult on stdout')
+    .option(
+      '--isolation <tier>',
+      'container, or vm (gVisor; see boxrun setup --isolation gvisor)',
+      isolationTier,
+    )
     .action((file: string, args: string[], opts) =>
       withExecutor(opts.executor ? { type: opts.executor } : {}, async ({ executor }) => {
         const stdin = opts.stdin
@@ -38,6 +52,7 @@ export function runCommand(): Command {
             ...(opts.memoryMb ? { memoryMb: opts.memoryMb } : {}),
             ...(opts.cpus ? { cpus: opts.cpus } : {}),
           },
+          ...(opts.isolation ? { isolation: opts.isolation as IsolationTier } : {}),
         };
         const result = await executor.execute(request, {
           ...(opts.json

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { type ConfiguredExecutor, createExecutor } from '../../backends/selection/create-executor.js';
 import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../../config/config.js';
 import { isBoxrunError } from '../../core/errors.js';
+import type { IsolationTier } from '../../core/isolation.js';
 import type { BackendMetricSources } from '../../hygiene/backend-metrics.js';
 import { type DiskStatus, diskStatus } from '../../hygiene/disk-usage.js';
 import { buildApp } from '../../server/app.js';
@@ -17,6 +18,7 @@ import { EXIT_INTERNAL, EXIT_UNAVAILABLE, EXIT_USAGE } from '../exit-codes.js';
 interface ServiceBackends extends ConfiguredExecutor {
   readinessChecks: () => Promise<{ problems: string[]; warnings: string[] }>;
   backendMetrics: BackendMetricSources;
+  assertTierAvailable: (tier: IsolationTier) => void;
 }
 
 /**
@@ -35,10 +37,18 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
     await configured.close();
     throw error;
   }
+  // Known before the first request, so admission can refuse an unavailable tier at once.
+  const tiered = configured.tiers;
+  await tiered.probeVm();
   let lastDisk: DiskStatus | null = null;
   const readinessChecks = async () => {
     const problems: string[] = [];
     const warnings: string[] = [];
+    const vm = await tiered.probeVm();
+    if (!vm.available) {
+      const needed = config.isolation.default === 'vm' || config.isolation.anonymousMin === 'vm';
+      (needed ? problems : warnings).push(`isolation 'vm' unavailable: ${vm.reason}`);
+    }
     const status = selector?.status();
     if (status?.degraded) {
       warnings.push(
@@ -70,7 +80,12 @@ async function createServiceBackends(config: BoxrunConfig, logger: Logger): Prom
         freeBytes: lastDisk.freeBytes,
       },
   };
-  return { ...configured, readinessChecks, backendMetrics };
+  return {
+    ...configured,
+    readinessChecks,
+    backendMetrics,
+    assertTierAvailable: (tier) => tiered.assertAvailable(tier),
+  };
 }
 
 /** `boxrun serve`: the HTTP service (docs/service.md). */
@@ -133,7 +148,7 @@ export function serveCommand(): Command {
         await store.close();
         process.exit(EXIT_UNAVAILABLE);
       }
-      const { executor, engines, readinessChecks, backendMetrics } = backends;
+      const { executor, engines, readinessChecks, backendMetrics, assertTierAvailable } = backends;
       const sessions = new SessionManager({ config, engines });
       const app = await buildApp({
         config,
@@ -143,6 +158,7 @@ export function serveCommand(): Command {
         sessions,
         readinessChecks,
         backendMetrics,
+        assertTierAvailable,
       });
       // Fill the warm pool in the background: the service answers at once, /readyz tells when ready.
       void executor.warmup().catch((error) => logger.warn({ err: error }, 'warmup failed'));

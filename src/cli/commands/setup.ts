@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { ensureEngine } from '../../backends/docker/engine-setup.js';
+import { setupGvisor } from '../../backends/docker/gvisor-setup.js';
 import { BASE_IMAGE, ImageManager, SANDBOX_IMAGE } from '../../backends/docker/image-manager.js';
 import { ensurePodman, transferImages } from '../../backends/podman/podman-setup.js';
 import { type BoxrunConfig, loadConfig } from '../../config/config.js';
@@ -46,11 +47,14 @@ export function setupCommand(): Command {
     .option('-r, --runtimes <list>', 'comma-separated runtimes to build (default: all)')
     .option('--force', 'rebuild images even when current')
     .option('--engine <engine>', 'docker (default), or podman: also start Podman and copy the images into it')
+    .option('--isolation <tier>', 'gvisor: also install runsc, register it with the engine and verify it')
     .action((opts) =>
       reportErrors(async () => {
         const started = Date.now();
         if (opts.engine && opts.engine !== 'docker' && opts.engine !== 'podman')
           throw new UsageError(`--engine must be docker or podman, not ${opts.engine}`);
+        if (opts.isolation && opts.isolation !== 'gvisor')
+          throw new UsageError(`--isolation must be gvisor, not ${opts.isolation}`);
         const cfg = loadConfig();
         if (opts.engine === 'podman') {
           await setupPodman(cfg, opts.runtimes ? String(opts.runtimes) : undefined, !!opts.force);
@@ -61,6 +65,7 @@ export function setupCommand(): Command {
           ...(cfg.docker.host ? { host: cfg.docker.host } : {}),
           stateDir: cfg.stateDir,
           progress: say,
+          daemonConfig: cfg.isolation.daemonConfig,
         });
         const images = new ImageManager(engine.docker, defaultRegistry);
         const base = await images.ensureBaseImage(say, { stateDir: cfg.stateDir });
@@ -74,6 +79,9 @@ export function setupCommand(): Command {
         );
         // Custom images get the supervisor from this volume: seeded here, not racing first executions.
         say(`supervisor volume: ${await images.supervisorVolume()}`);
+        if (opts.isolation === 'gvisor' || cfg.isolation.setupGvisor) {
+          await setupGvisor({ config: cfg, engine, progress: say });
+        }
         say(
           `setup done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${built.length ? `built ${built.join(', ')}` : 'everything was current'}`,
         );
