@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,12 @@ import { buildPlaygroundBundle, PLAYGROUND_BUNDLE } from '../../scripts/build-pl
 import { ensureChromium } from '../support/chromium.js';
 import { type RunningService, startService, tempDir } from './service-harness.js';
 
-const DOCS = join(import.meta.dirname, '../../docs');
+// Screenshots go to docs/ only when asked (BOXRUN_UPDATE_SCREENSHOTS=1), so a test run leaves the
+// checkout as it was; otherwise into a temp dir, still taken so every state is rendered.
+const DOCS =
+  process.env.BOXRUN_UPDATE_SCREENSHOTS === '1'
+    ? join(import.meta.dirname, '../../docs')
+    : mkdtempSync(join(tmpdir(), 'boxrun-playground-shots-'));
 /** Compiling C++ on a loaded 2-core machine: generous. */
 const RUN_TIMEOUT = 150_000;
 const chromiumSetup = ensureChromium();
