@@ -4,6 +4,7 @@ import { createContainerSpec } from '../backends/docker/container-spec.js';
 import type { ConnectedEngine } from '../backends/docker/engine.js';
 import { ImageManager } from '../backends/docker/image-manager.js';
 import { Sandbox } from '../backends/docker/sandbox.js';
+import { resolveSeccompProfile, seccompSecurityOption } from '../backends/docker/security-profile.js';
 import type { BoxrunConfig, LimitsConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { ResourceLimits } from '../core/request.js';
@@ -130,6 +131,8 @@ export class SessionManager {
       await images.requireImage(image, runtime?.name ?? null);
       const supervisorVolume = runtime ? undefined : await images.supervisorVolume();
       const id = randomUUID();
+      // The configured name or path, resolved to what the engine takes (the profile's JSON).
+      const seccompProfile = seccompSecurityOption(resolveSeccompProfile(config.docker.seccompProfile));
       const spec = createContainerSpec({
         id,
         image,
@@ -140,7 +143,7 @@ export class SessionManager {
         session: true,
         ...(supervisorVolume ? { supervisorVolume } : {}),
         ...(config.docker.runtime ? { runtime: config.docker.runtime } : {}),
-        ...(config.docker.seccompProfile ? { seccompProfile: config.docker.seccompProfile } : {}),
+        ...(seccompProfile ? { seccompProfile } : {}),
         ...(config.docker.apparmorProfile ? { apparmorProfile: config.docker.apparmorProfile } : {}),
       });
       if (network === 'full') withBridgeNetwork(spec);

@@ -47,7 +47,12 @@ import { Reaper } from './reaper.js';
 import { labelContainersOf } from './run-label.js';
 import { Sandbox } from './sandbox.js';
 import type { SandboxSource } from './sandbox-source.js';
-import { describeAppArmor, resolveSeccompProfile, type SeccompSetting } from './security-profile.js';
+import {
+  describeAppArmor,
+  resolveSeccompProfile,
+  type SeccompSetting,
+  seccompSecurityOption,
+} from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
 
 export interface DockerExecutorOptions {
@@ -357,14 +362,9 @@ export class DockerExecutor implements Executor {
     return this.seccomp;
   }
 
-  /** What follows `seccomp=` (the profile's JSON); none for the engine's default profile. */
+  /** What follows `seccomp=`; none for the engine's default profile. */
   protected seccompOption(): string | undefined {
-    const setting = this.seccompSetting();
-    // Podman's compat API reads `seccomp=` as a file path, Docker's as the profile's JSON.
-    return (
-      (this.podman ? setting.path : setting.json) ??
-      (setting.report === 'unconfined' ? 'unconfined' : undefined)
-    );
+    return seccompSecurityOption(this.seccompSetting(), this.podman);
   }
 
   /**

@@ -52,6 +52,16 @@ export function resolveSeccompProfile(setting: string | undefined): SeccompSetti
   return { report: path, path, json: JSON.stringify(profile) };
 }
 
+/**
+ * What follows `seccomp=` in a container's security options; none for the engine's default profile.
+ * Podman's compat API reads it as a file path, Docker's as the profile's JSON.
+ */
+export function seccompSecurityOption(setting: SeccompSetting, podman = false): string | undefined {
+  return (
+    (podman ? setting.path : setting.json) ?? (setting.report === 'unconfined' ? 'unconfined' : undefined)
+  );
+}
+
 /** AppArmor as the engine will apply it: the configured profile, the engine's default, or none. */
 export function describeAppArmor(configured: string | undefined, engineSecurityOptions: string[]): string {
   const hostHasAppArmor = engineSecurityOptions.some((o) => /(^|,)name=apparmor(,|$)/.test(o));
