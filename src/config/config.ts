@@ -248,8 +248,11 @@ export const configSchema = z
     /** Isolation tiers (docs/backends.md, "Isolation tiers"). */
     isolation: z
       .object({
-        /** The tier of a request that does not ask for one. */
-        default: z.enum(ISOLATION_TIERS),
+        /**
+         * The tier of a request that does not ask for one; unset = what the configured executor gives
+         * (a namespace or host executor is the operator's choice, not a request for `container`).
+         */
+        default: z.enum(ISOLATION_TIERS).optional(),
         /** The OCI runtime, registered with the engine, that the vm tier runs on. */
         vmRuntime: z
           .string()
@@ -385,7 +388,6 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
     },
     store: { url: '', connectTimeoutMs: 5000, poolSize: 10 },
     isolation: {
-      default: 'container',
       vmRuntime: 'runsc',
       setupGvisor: false,
       daemonConfig: '/etc/docker/daemon.json',

@@ -31,8 +31,8 @@ export function assertTierSatisfied(requested: IsolationTier | undefined, level:
 
 /** What a caller may get: a floor (e.g. anonymous callers always `vm`) and a ceiling. */
 export interface IsolationPolicy {
-  /** The tier of a request that does not ask for one. */
-  default: IsolationTier;
+  /** The tier of a request that does not ask for one; unset = the executor's own. */
+  default?: IsolationTier | undefined;
   min?: IsolationTier | undefined;
   max?: IsolationTier | undefined;
 }
@@ -45,7 +45,7 @@ export function resolveIsolationTier(
   requested: IsolationTier | undefined,
   policy: IsolationPolicy,
   caller: string,
-): IsolationTier {
+): IsolationTier | undefined {
   const { min, max } = policy;
   if (requested) {
     if (min && STRENGTH[requested] < STRENGTH[min]) {
@@ -65,7 +65,7 @@ export function resolveIsolationTier(
     return requested;
   }
   let tier = policy.default;
-  if (min && STRENGTH[tier] < STRENGTH[min]) tier = min;
-  if (max && STRENGTH[tier] > STRENGTH[max]) tier = max;
+  if (min && (!tier || STRENGTH[tier] < STRENGTH[min])) tier = min;
+  if (max && tier && STRENGTH[tier] > STRENGTH[max]) tier = max;
   return tier;
 }

@@ -286,6 +286,7 @@ export class ExecutionService {
     };
     const tiered = items.map((item) => {
       const isolation = resolveIsolationTier(item.request.isolation, policy, caller.name);
+      if (!isolation) return item;
       this.assertTierAvailable?.(isolation);
       return { ...item, request: { ...item.request, isolation } };
     });

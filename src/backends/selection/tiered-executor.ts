@@ -48,7 +48,7 @@ export class TieredExecutor implements Executor {
   }
 
   /** The tier a request runs with. */
-  tierOf(request: ExecutionRequestInput): IsolationTier {
+  tierOf(request: ExecutionRequestInput): IsolationTier | undefined {
     return request.isolation ?? this.config.isolation.default;
   }
 
@@ -80,7 +80,7 @@ export class TieredExecutor implements Executor {
 
   private async executorFor(request: ExecutionRequestInput): Promise<Executor> {
     const tier = this.tierOf(request);
-    if (satisfiesTier(this.base.isolationLevel(), tier)) return this.base;
+    if (!tier || satisfiesTier(this.base.isolationLevel(), tier)) return this.base;
     if (!this.vm) {
       const probe = await this.probeVm();
       if (!probe.available) throw unavailable(probe);
@@ -119,7 +119,8 @@ export class TieredExecutor implements Executor {
   /** Warms the default tier; the vm tier warms on its first execution unless it is the default. */
   async warmup(): Promise<void> {
     await this.base.warmup();
-    if (!satisfiesTier(this.base.isolationLevel(), this.config.isolation.default)) {
+    const tier = this.config.isolation.default;
+    if (tier && !satisfiesTier(this.base.isolationLevel(), tier)) {
       await (await this.executorFor({})).warmup();
     }
   }
