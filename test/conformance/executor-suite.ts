@@ -165,6 +165,8 @@ export function describeExecutorConformance(
           files: [
             { path: 'a.py', content: 'import sys\nfor i in range(50000): sys.stdout.write(f"{i:07d}\\n")' },
           ],
+          // 50,000 unbuffered writes: seconds of CPU under gVisor's ptrace platform or a loaded machine.
+          limits: { timeoutMs: LOADED_WALL_MS },
         });
         expect(r).toHaveStatus('ok');
         expect(r.stdout.length).toBe(400_000);
