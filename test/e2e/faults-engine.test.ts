@@ -76,7 +76,7 @@ describe.skipIf(!canRun)(`faults: the engine stopped mid-run and started again${
     );
     const warm = await api(url, 'POST', '/v1/executions', py('print("before")'));
     expect(warm.status).toBe(200);
-    expect(warm.json.result.stdout).toBe('before\n');
+    expect(warm.json.result).toMatchResult({ status: 'ok', stdout: 'before\n' });
 
     const long = await api(
       url,
