@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Every container this run creates — in test workers and in the `boxrun serve` children they
 // spawn, which inherit the environment — carries this label, and the leftover check counts only
@@ -16,7 +16,8 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'playground/src/**/*.test.ts'],
+          // test/deploy checks the deployment files (compose, Kubernetes) without an engine.
+          include: ['src/**/*.test.ts', 'playground/src/**/*.test.ts', 'test/deploy/**/*.test.ts'],
           testTimeout: 10_000,
           sequence: { groupOrder: 0 },
         },
@@ -27,6 +28,7 @@ export default defineConfig({
           // After the unit tests: projects with different maxWorkers need their own group.
           sequence: { groupOrder: 1 },
           include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, 'test/deploy/**'],
           globalSetup: ['test/global-setup.ts'],
           // expect(result).toHaveStatus(…) and friends: failures print the whole result.
           setupFiles: ['test/support/result-matchers.ts'],
