@@ -44,7 +44,7 @@ function composeValidator() {
   schema.$schema = 'https://json-schema.org/draft/2019-09/schema';
   const ajv = new Ajv2019({ allErrors: true, allowUnionTypes: true });
   for (const [name, pattern] of Object.entries(composeFormats)) ajv.addFormat(name, pattern);
-  return ajv.compile(withoutDraft4Ids(schema));
+  return ajv.compile(withoutDraft4Ids(schema) as Yaml);
 }
 
 /** The schema still labels its parts with draft-04 `id` strings, a keyword 2019-09 replaced by `$id`. */
@@ -192,7 +192,9 @@ describe('deploy/compose/cluster.yml', () => {
     const graceMs = Number(env.BOXRUN_SERVER_SHUTDOWN_GRACE_MS);
     const maxRunMs = Number(env.BOXRUN_MAX_LIMITS_TIMEOUT_MS);
     expect(graceMs).toBeGreaterThanOrEqual(2 * maxRunMs);
-    expect(parseDurationMs(service('worker').stop_grace_period ?? '')).toBeGreaterThanOrEqual(graceMs + 15_000);
+    expect(parseDurationMs(service('worker').stop_grace_period ?? '')).toBeGreaterThanOrEqual(
+      graceMs + 15_000,
+    );
   });
 
   it('keeps the queue across a Redis restart (AOF on) and waits for healthy Redis and PostgreSQL', () => {

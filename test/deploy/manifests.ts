@@ -47,7 +47,8 @@ export function readComposeFile(path: string): Yaml {
 export function interpolate(value: unknown, env: Record<string, string | undefined>): unknown {
   if (typeof value === 'string') return interpolateString(value, env);
   if (Array.isArray(value)) return value.map((v) => interpolate(v, env));
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
+  if (isObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env)]));
   return value;
 }
 

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { serveCommand } from '../../src/cli/commands/serve.js';
+import { defaultConfig, loadConfig } from '../../src/config/config.js';
+import { clusterContract } from './manifests.js';
+
+/**
+ * The deployment files pass the contract's names to boxrun (test/deploy/compose.test.ts,
+ * k8s.test.ts); these check that boxrun takes them. They skip, saying so, while the cluster code of
+ * issue 15 (config `[cluster]`, `serve --role`) is not on this branch, and hold once it is.
+ */
+
+type ClusterConfig = { cluster?: { role?: string; redis?: string } };
+const configHasCluster = 'cluster' in defaultConfig({});
+const roleOption = serveCommand().options.find((o) => o.long === '--role');
+
+describe('the cluster contract in src/', () => {
+  it.skipIf(!configHasCluster)(
+    'config reads [cluster] role and redis and [store] url from the contract env names',
+    () => {
+      const env = {
+        [clusterContract.env.role]: 'worker',
+        [clusterContract.env.redis]: 'redis://redis.internal:6379/0',
+        [clusterContract.env.storeUrl]: 'postgres://boxrun:pw@pg.internal:5432/boxrun',
+      };
+      const config = loadConfig({ env, file: '/dev/null' }) as unknown as ClusterConfig & {
+        store: { url: string };
+      };
+      expect(config.cluster?.role).toBe('worker');
+      expect(config.cluster?.redis).toBe('redis://redis.internal:6379/0');
+      expect(config.store.url).toBe('postgres://boxrun:pw@pg.internal:5432/boxrun');
+      expect((loadConfig({ env: {}, file: '/dev/null' }) as unknown as ClusterConfig).cluster?.role).toBe(
+        'all',
+      );
+      expect(() =>
+        loadConfig({ env: { ...env, [clusterContract.env.role]: 'leader' }, file: '/dev/null' }),
+      ).toThrow(/cluster\.role/);
+    },
+  );
+
+  it.skipIf(!roleOption)('`boxrun serve` takes --role api|worker|all', () => {
+    expect(roleOption?.required || roleOption?.optional).toBe(true);
+    if (roleOption?.argChoices)
+      expect([...roleOption.argChoices].sort()).toEqual([...clusterContract.roles].sort());
+  });
+
+  it('has the store url the contract names already (store.url, BOXRUN_STORE_URL)', () => {
+    const config = loadConfig({
+      env: { [clusterContract.env.storeUrl]: 'postgres://a@b/c' },
+      file: '/dev/null',
+    });
+    expect(config.store.url).toBe('postgres://a@b/c');
+  });
+});
