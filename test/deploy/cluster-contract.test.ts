@@ -1,7 +1,11 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { describe, expect, it } from 'vitest';
 import { serveCommand } from '../../src/cli/commands/serve.js';
 import { defaultConfig, loadConfig } from '../../src/config/config.js';
-import { clusterContract } from './manifests.js';
+import { clusterContract, repoRoot } from './manifests.js';
 
 /**
  * The deployment files pass the contract's names to boxrun (test/deploy/compose.test.ts,
@@ -49,5 +53,24 @@ describe('the cluster contract in src/', () => {
       file: '/dev/null',
     });
     expect(config.store.url).toBe('postgres://a@b/c');
+  });
+
+  it("accepts README's boxrun.toml example (its [cluster] table once the cluster code is in)", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+    const example = /## Configuration[\s\S]*?```toml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(example).toContain('[cluster]');
+    const toml = parseToml(example ?? '') as Record<string, unknown> & { cluster?: Record<string, unknown> };
+    expect(toml.cluster).toEqual({ role: 'all', redis: expect.stringMatching(/^redis:\/\//) });
+    if (!configHasCluster) delete toml.cluster;
+    const dir = mkdtempSync(join(tmpdir(), 'boxrun-readme-'));
+    try {
+      const file = join(dir, 'boxrun.toml');
+      writeFileSync(file, stringifyToml(toml));
+      const config = loadConfig({ env: {}, file }) as unknown as ClusterConfig & { store: { url: string } };
+      expect(config.store.url).toMatch(/^postgres:\/\//);
+      if (configHasCluster) expect(config.cluster?.role).toBe('all');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
