@@ -183,6 +183,7 @@ describe('deploy/compose/cluster.yml', () => {
     expect(service('images').command).toEqual(['images', 'build']);
     expect(service('images').profiles).toEqual(['setup']);
     const api = service('api');
+    expect((api as Yaml).user).toBe('node');
     expect((api.volumes ?? []).some((v) => v.includes('docker.sock'))).toBe(false);
     expect(api.environment?.BOXRUN_DOCKER_HOST).toBeUndefined();
   });
