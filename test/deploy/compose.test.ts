@@ -201,6 +201,7 @@ describe('deploy/compose/cluster.yml', () => {
   it('keeps the queue across a Redis restart (AOF on) and waits for healthy Redis and PostgreSQL', () => {
     const redis = service('redis');
     expect(redis.command?.join(' ')).toMatch(/--appendonly yes/);
+    expect(redis.command?.join(' ')).toMatch(/--maxmemory-policy noeviction/);
     expect(redis.command?.join(' ')).toMatch(/--requirepass redis-secret/);
     for (const [name, s] of boxrunServices()) {
       expect((s as Yaml).depends_on, name).toEqual({
