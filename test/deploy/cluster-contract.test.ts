@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
@@ -72,5 +72,22 @@ describe('the cluster contract in src/', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('docs/cluster.md names only deploy files that exist, and README links it', () => {
+    const doc = readFileSync(join(repoRoot, 'docs', 'cluster.md'), 'utf8');
+    const named = new Set(
+      [...doc.matchAll(/(?<![\w/])deploy\/(?:Dockerfile|(?:compose|k8s)(?:\/[\w.-]*\w)?)/g)].map((m) => m[0]),
+    );
+    expect(named.size).toBeGreaterThan(3);
+    // deploy/compose/.env is the one the operator writes (from cluster.env.example).
+    named.delete('deploy/compose/.env');
+    for (const path of named) expect(existsSync(join(repoRoot, path)), path).toBe(true);
+    // The Kubernetes section names its manifests by file name alone.
+    const manifests = [...doc.matchAll(/`([\w-]+\.yaml)`/g)].map((m) => m[1] ?? '');
+    expect(manifests).toContain('worker-dind.yaml');
+    for (const file of manifests) expect(existsSync(join(repoRoot, 'deploy', 'k8s', file)), file).toBe(true);
+    expect(doc).toMatch(/^## How the queue works$/m);
+    expect(readFileSync(join(repoRoot, 'README.md'), 'utf8')).toContain('](docs/cluster.md)');
   });
 });
