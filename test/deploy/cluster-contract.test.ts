@@ -17,7 +17,7 @@ type ClusterConfig = { cluster?: { role?: string; redis?: string } };
 const configHasCluster = 'cluster' in defaultConfig({});
 const roleOption = serveCommand().options.find((o) => o.long === '--role');
 
-describe('the cluster contract in src/', () => {
+describe('the cluster contract in src/ and the docs', () => {
   it.skipIf(!configHasCluster)(
     'config reads [cluster] role and redis and [store] url from the contract env names',
     () => {
