@@ -13,7 +13,7 @@ import { CACHE_DIR, cacheDirectory, WORKSPACE_DIR } from '../../workspaces/resol
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 import { labelContainersOf } from '../docker/run-label.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import { ProcessExecutor, type StepContext } from '../supervisor/process-executor.js';
+import { ProcessBackend, type StepContext } from '../supervisor/process-backend.js';
 import { ProcessSandbox } from '../supervisor/process-sandbox.js';
 import { SUPERVISOR_PATH, WORK_DIR } from '../supervisor/protocol.js';
 import { hostSupervisorBinary } from '../supervisor/supervisor-binary.js';
@@ -111,7 +111,7 @@ const SUPPORT_PROCESSES = 3;
  * cgroup per sandbox for memory, CPU and pids. boxrun-sv is the namespace's PID 1, exactly as in a
  * container, and speaks the same protocol over plain pipes.
  */
-export class NamespaceExecutor extends ProcessExecutor {
+export class NamespaceBackend extends ProcessBackend {
   readonly backend = 'namespace';
   private readonly rootfs: RootfsCache;
   private enginePromise: Promise<ConnectedEngine> | null;

@@ -13,12 +13,11 @@ import type {
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from '../docker/docker-executor.js';
 import { connectEngine } from '../docker/engine.js';
 import { dockerIsolationLevel } from '../docker/gvisor.js';
-import { HostExecutor, isHostExecutorAllowed } from '../host/host-executor.js';
-import { NamespaceExecutor, probeNamespaceSupport } from '../namespace/namespace-executor.js';
-import { PodmanExecutor } from '../podman/podman-executor.js';
+import { isHostExecutorAllowed } from '../host/host-executor.js';
+import { probeNamespaceSupport } from '../namespace/namespace-executor.js';
+import { DockerExecutor, HostExecutor, NamespaceExecutor, PodmanExecutor } from './executors.js';
 
 export type BackendType = BoxrunConfig['executor']['type'];
 

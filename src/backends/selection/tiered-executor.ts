@@ -13,9 +13,9 @@ import { type IsolationTier, satisfiesTier, VM_TIER_SETUP_COMMAND } from '../../
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from '../docker/docker-executor.js';
 import { probeIsolationTiers, type TierProbe, vmTierConfig } from '../docker/gvisor.js';
 import type { WarmPoolStats } from '../docker/warm-pool.js';
+import { DockerExecutor } from './executors.js';
 
 export interface TieredExecutorOptions {
   config: BoxrunConfig;
