@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { execaSync } from 'execa';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import { VM_TIER_SETUP_COMMAND } from '../../core/isolation.js';
@@ -85,7 +85,7 @@ function runscPath(config: BoxrunConfig, progress: ProgressFn): string {
     progress(`gvisor: installing Debian package runsc (log: ${log})`);
     aptInstall('runsc', log);
   }
-  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+  return execaSync('sh', ['-c', `command -v ${name}`], { reject: false }).stdout.trim();
 }
 
 async function waitForRuntime(engine: ConnectedEngine, name: string, ms: number): Promise<boolean> {

@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
+import { execaSync } from 'execa';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutorCapabilities, HealthReport } from '../../core/executor.js';
@@ -69,7 +69,7 @@ export function probeNamespaceSupport(config: BoxrunConfig): NamespaceSupport {
   if (!bwrap) problems.push("bubblewrap is not installed (Debian: 'apt-get install bubblewrap')");
   else {
     try {
-      bwrapVersion = execFileSync(bwrap, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim();
+      bwrapVersion = execaSync(bwrap, ['--version'], { timeout: 5000 }).stdout.trim();
     } catch (error) {
       problems.push(`${bwrap} --version failed: ${(error as Error).message}`);
     }
