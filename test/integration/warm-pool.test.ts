@@ -177,7 +177,7 @@ describe('warm pool behaviour', () => {
 describe('warm pool crash safety', () => {
   it('pool containers of a process killed with SIGKILL exit by themselves and get reaped', async () => {
     const script = join(tmpdir(), `boxrun-pool-owner-${process.pid}.mts`);
-    const executorModule = join(process.cwd(), 'src/backends/docker/docker-executor.ts');
+    const executorModule = join(process.cwd(), 'src/backends/selection/executors.ts');
     const configModule = join(process.cwd(), 'src/config/config.ts');
     writeFileSync(
       script,
