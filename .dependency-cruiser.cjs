@@ -23,9 +23,18 @@ module.exports = {
     {
       name: 'backends-stay-below',
       severity: 'error',
-      comment: 'Backends run steps; they never reach up into judging, the service, the CLI or MCP.',
-      from: { path: '^src/backends/' },
+      comment:
+        'Backends run steps; they never reach up into judging (the run flow), the service, the CLI or MCP. ' +
+        'backends/selection/ is the exception that proves it: it puts the run flow over each backend.',
+      from: { path: '^src/backends/', pathNot: '^src/backends/selection/' },
       to: { path: '^src/(server|judge|cli|mcp|sessions|store|queue|executions)/' },
+    },
+    {
+      name: 'selection-stays-below-entry-points',
+      severity: 'error',
+      comment: 'backends/selection/ builds executors (run flow over a backend); it knows no entry point.',
+      from: { path: '^src/backends/selection/' },
+      to: { path: '^src/(server|cli|mcp|sessions|store|queue|executions)/' },
     },
     {
       name: 'fastify-only-in-server',

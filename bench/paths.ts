@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { DockerExecutor } from '../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../src/backends/selection/executors.js';
 import type { PreparedProgram } from '../src/core/executor.js';
 
 /** One trivial program, as every path runs it. */

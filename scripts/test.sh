@@ -12,7 +12,7 @@ npx tsc --noEmit || failed_checks=$((failed_checks + 1))
 echo "== lint (biome)"
 npx biome check . || failed_checks=$((failed_checks + 1))
 echo "== layering (dependency-cruiser, .dependency-cruiser.cjs)"
-npx depcruise src --config .dependency-cruiser.cjs --ignore-known || failed_checks=$((failed_checks + 1))
+npx depcruise src --config .dependency-cruiser.cjs || failed_checks=$((failed_checks + 1))
 
 # Tags every container this run creates (config docker.runLabel), so the leftover checks below
 # and in test/global-setup.ts count only this run's, not a `boxrun serve` sharing the engine.

@@ -1,17 +1,20 @@
-export { DockerExecutor, type DockerExecutorOptions } from './backends/docker/docker-executor.js';
 export { connectEngine } from './backends/docker/engine.js';
-export {
-  MultiEngineExecutor,
-  type MultiEngineExecutorOptions,
-} from './backends/docker/multi-engine-executor.js';
-export { HostExecutor } from './backends/host/host-executor.js';
-export { NamespaceExecutor } from './backends/namespace/namespace-executor.js';
-export { PodmanExecutor } from './backends/podman/podman-executor.js';
 export {
   type ConfiguredExecutor,
   createExecutor as createExecutorFromConfig,
   type ExecutorOverrides,
 } from './backends/selection/create-executor.js';
+export {
+  DockerExecutor,
+  type DockerExecutorOptions,
+  HostExecutor,
+  NamespaceExecutor,
+  PodmanExecutor,
+} from './backends/selection/executors.js';
+export {
+  MultiEngineExecutor,
+  type MultiEngineExecutorOptions,
+} from './backends/selection/multi-engine-executor.js';
 export { SelectingExecutor } from './backends/selection/select-executor.js';
 export { TieredExecutor } from './backends/selection/tiered-executor.js';
 export { type BoxrunConfig, type ConfigOverrides, loadConfig } from './config/config.js';

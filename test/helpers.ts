@@ -1,4 +1,4 @@
-import { DockerExecutor } from '../src/backends/docker/docker-executor.js';
+import { DockerExecutor } from '../src/backends/selection/executors.js';
 import { type ConfigOverrides, loadConfig } from '../src/config/config.js';
 
 /** An executor on the real engine, as configured for this machine. */

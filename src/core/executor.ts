@@ -1,6 +1,6 @@
-import type { ExecutionPlan, StepJob } from './plan.js';
+import type { ExecutionPlan, StepFile, StepJob, StepPlan } from './plan.js';
 import type { ExecutionRequestInput } from './request.js';
-import type { BuildInfo, ExecutionResult, IsolationLevel, StepResult } from './result.js';
+import type { BuildInfo, ExecutionResult, IsolationLevel, RefusedFile, StepResult } from './result.js';
 
 export interface ExecutorCapabilities {
   backend: string;
@@ -98,5 +98,50 @@ export interface Executor {
   capabilities(): Promise<ExecutorCapabilities>;
   isolationLevel(): IsolationLevel;
   /** Idempotent: waits for cleanup of every sandbox this executor started. */
+  close(): Promise<void>;
+}
+
+/** What a backend is asked to set up before any step of a plan runs. */
+export interface PlanSetup {
+  /** For requests with a Dockerfile: the image build (or the cache hit); the plan's image is then the built one. */
+  build?: BuildInfo;
+  /** Set when the program cannot run at all (a failed image build); every run then returns it. */
+  failed?: ExecutionResult;
+}
+
+/** One step (compile or run) of a planned execution, as a backend runs it. */
+export interface StepRun {
+  /** The execution's id: sandbox labels, network policy. */
+  id: string;
+  plan: ExecutionPlan;
+  step: StepPlan;
+  /** The run step's signal and live output; a compile step gets only the signal. */
+  options: ExecuteOptions;
+  /** True for the compile step (no live output). */
+  compiling: boolean;
+}
+
+/** What one step produced: its result and the files it left (a compile step's are the next runs' input). */
+export interface StepOutput {
+  step: StepResult;
+  files: StepFile[];
+  refused: RefusedFile[];
+}
+
+/**
+ * A backend: how one step runs (a container, a pool sandbox, bubblewrap, a host process). The run
+ * flow above it (src/judge/step-executor.ts) validates and plans the request once, decides "judge
+ * or run once" and compiles once and runs many times over these calls.
+ */
+export interface StepBackend {
+  isolationLevel(): IsolationLevel;
+  /** Checks and set-up a plan needs before its first step (engine, images, network policy, build). */
+  prepare(plan: ExecutionPlan, id: string, options: PrepareOptions): Promise<PlanSetup>;
+  /** Runs one step to its end; throws CANCELED when the signal ended it, ENGINE_UNAVAILABLE when it cannot run. */
+  runStep(run: StepRun): Promise<StepOutput>;
+  healthCheck(): Promise<HealthReport>;
+  warmup(): Promise<void>;
+  capabilities(): Promise<ExecutorCapabilities>;
+  /** Idempotent: waits for cleanup of every sandbox this backend started. */
   close(): Promise<void>;
 }

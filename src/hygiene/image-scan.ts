@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execa } from 'execa';
 
 export interface ScanResult {
   scanner: 'trivy' | null;
@@ -10,11 +10,8 @@ export interface ScanResult {
 
 /** `trivy image` over each runtime image when Trivy is installed; a clear message when it is not. */
 export async function scanImages(images: string[], trivy = 'trivy'): Promise<ScanResult> {
-  const version = await new Promise<string | null>((resolve) =>
-    execFile(trivy, ['--version'], { timeout: 10_000 }, (error, stdout) =>
-      resolve(error ? null : stdout.trim()),
-    ),
-  );
+  const probe = await execa(trivy, ['--version'], { timeout: 10_000, reject: false });
+  const version = probe.failed ? null : probe.stdout.trim();
   if (!version) {
     return {
       scanner: null,
@@ -26,15 +23,12 @@ export async function scanImages(images: string[], trivy = 'trivy'): Promise<Sca
   }
   const reports: ScanResult['reports'] = [];
   for (const image of images) {
-    const out = await new Promise<{ ok: boolean; output: string }>((resolve) =>
-      execFile(
-        trivy,
-        ['image', '--quiet', '--severity', 'HIGH,CRITICAL', '--exit-code', '1', image],
-        { timeout: 600_000, maxBuffer: 64 * 1024 * 1024 },
-        (error, stdout, stderr) => resolve({ ok: !error, output: `${stdout}${stderr}`.trim() }),
-      ),
+    const scan = await execa(
+      trivy,
+      ['image', '--quiet', '--severity', 'HIGH,CRITICAL', '--exit-code', '1', image],
+      { timeout: 600_000, maxBuffer: 64 * 1024 * 1024, reject: false },
     );
-    reports.push({ image, ...out });
+    reports.push({ image, ok: !scan.failed, output: `${scan.stdout}${scan.stderr}`.trim() });
   }
   return { scanner: 'trivy', available: true, reports };
 }

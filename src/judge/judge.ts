@@ -69,8 +69,8 @@ export async function judge(
       details: { path: 'testFramework' },
     });
   }
-  if (request.tests) return judgeTests(executor, input, request, request.tests, options);
-  if (request.testFramework) return runTestSuite(executor, input, request.testFramework, options);
+  if (request.tests) return judgeTests(executor, request, request.tests, options);
+  if (request.testFramework) return runTestSuite(executor, request, request.testFramework, options);
   throw new BoxrunError('INVALID_REQUEST', 'tests: a judged request needs tests or testFramework', {
     details: { path: 'tests' },
   });
@@ -117,14 +117,14 @@ function checkTests(tests: TestCase[], maxTimeoutMs: number | undefined): void {
 
 async function judgeTests(
   executor: JudgingExecutor,
-  input: ExecutionRequestInput,
   request: ExecutionRequest,
   tests: TestCase[],
   options: JudgeOptions,
 ): Promise<ExecutionResult> {
   checkTests(tests, options.maxTimeoutMs);
   const runOptions = executeOptions(options);
-  const prepared = await executor.prepare(input, runOptions);
+  // The validated request: prepare plans it without parsing it again.
+  const prepared = await executor.prepare(request, runOptions);
   if (prepared.failed) return compileFailed(prepared.failed, tests);
 
   const concurrency = request.concurrency ?? options.concurrency ?? DEFAULT_JUDGE_CONCURRENCY;
@@ -388,14 +388,14 @@ function parseReport(
  */
 async function runTestSuite(
   executor: JudgingExecutor,
-  input: ExecutionRequestInput,
+  request: ExecutionRequest,
   framework: TestFramework,
   options: JudgeOptions,
 ): Promise<ExecutionResult> {
   const withReport =
-    framework === 'junit' && !(input.outputPaths && input.outputPaths.length > 0)
-      ? { ...input, outputPaths: [DEFAULT_JUNIT_REPORT] }
-      : input;
+    framework === 'junit' && request.outputPaths.length === 0
+      ? { ...request, outputPaths: [DEFAULT_JUNIT_REPORT] }
+      : request;
   const runOptions = executeOptions(options);
   const prepared = await executor.prepare(withReport, { ...runOptions, testFramework: framework });
   if (prepared.failed) return { ...prepared.failed, verdict: 'compile_error', passed: 0, total: 0 };

@@ -39,8 +39,12 @@ export interface PlanDefaults {
   minCompileTimeoutMs?: number;
 }
 
+/** Requests validateRequest returned: planning one of them again does not parse it again. */
+const validated = new WeakSet<object>();
+
 /** zod's issue path, as the dotted path a client can find in its own request. */
 export function validateRequest(input: unknown): ExecutionRequest {
+  if (typeof input === 'object' && input !== null && validated.has(input)) return input as ExecutionRequest;
   const parsed = executionRequestSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -52,6 +56,7 @@ export function validateRequest(input: unknown): ExecutionRequest {
       },
     });
   }
+  validated.add(parsed.data);
   return parsed.data;
 }
 

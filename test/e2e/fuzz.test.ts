@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/server/app.js';
 import { hashApiKey } from '../../src/server/auth.js';

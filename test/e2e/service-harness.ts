@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { afterAll } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/server/app.js';
 import { SessionManager } from '../../src/sessions/session-manager.js';

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { isBoxrunError } from '../../src/core/errors.js';
 import { sessionRoutes } from '../../src/server/routes/sessions.js';

@@ -5,7 +5,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { describe, expect, it } from 'vitest';
 import { connectEngine } from '../../src/backends/docker/engine.js';
-import { NamespaceExecutor, probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { NamespaceExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 
 /*

@@ -5,7 +5,7 @@ import {
   externalImagesOf,
   imageAllowed,
 } from '../../src/backends/docker/custom-image.js';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { dockerExecutor } from '../helpers.js';
 

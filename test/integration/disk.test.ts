@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { dockerExecutor } from '../helpers.js';
 
 /** Fills a directory with 2 MiB files until a write fails; prints the errno name and MiB written. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 import { dockerExecutor } from '../helpers.js';

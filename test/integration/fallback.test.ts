@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NamespaceExecutor, probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
 import { createExecutor } from '../../src/backends/selection/create-executor.js';
+import { NamespaceExecutor } from '../../src/backends/selection/executors.js';
 import {
   type FallbackEvent,
   probeAllBackends,

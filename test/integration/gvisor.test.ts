@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
 import { engineRuntimes, probeIsolationTiers } from '../../src/backends/docker/gvisor.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { TieredExecutor } from '../../src/backends/selection/tiered-executor.js';
 import { loadConfig } from '../../src/config/config.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';

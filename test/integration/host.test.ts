@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assertHostExecutorAllowed, HostExecutor } from '../../src/backends/host/host-executor.js';
+import { assertHostExecutorAllowed } from '../../src/backends/host/host-executor.js';
+import { HostExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { defaultRegistry } from '../../src/runtimes/registry.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';

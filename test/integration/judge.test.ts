@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
 import type { Verdict } from '../../src/core/test-case-result.js';
 import { judge } from '../../src/judge/judge.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { connectEngine } from '../../src/backends/docker/engine.js';
-import { NamespaceExecutor, probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
 import { seccompFilter } from '../../src/backends/namespace/seccomp.js';
+import { NamespaceExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 

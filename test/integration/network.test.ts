@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
 import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_MANAGED } from '../../src/backends/docker/labels.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { dockerExecutor } from '../helpers.js';
 

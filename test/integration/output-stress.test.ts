@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import type { PreparedProgram } from '../../src/core/executor.js';
 import type { ExecutionResult } from '../../src/core/result.js';
 import { dockerExecutor } from '../helpers.js';

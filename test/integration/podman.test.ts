@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { connectEngine } from '../../src/backends/docker/engine.js';
-import { PodmanExecutor } from '../../src/backends/podman/podman-executor.js';
+import { PodmanExecutor } from '../../src/backends/selection/executors.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { dockerExecutor } from '../helpers.js';
 
 /** Test suites run through boxrun with `testFramework`, their real reports parsed. */

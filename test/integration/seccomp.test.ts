@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainerSpec } from '../../src/backends/docker/container-spec.js';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { STRICT_SECCOMP_PROFILE } from '../../src/backends/docker/security-profile.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { dockerExecutor } from '../helpers.js';
 
 /** Raw syscalls (x86_64 numbers) the strict profile refuses and Docker's default allows. */

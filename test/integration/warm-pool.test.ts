@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
 import { LABEL_EXECUTION, LABEL_KIND } from '../../src/backends/docker/labels.js';
 import { Reaper } from '../../src/backends/docker/reaper.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 import { dockerExecutor } from '../helpers.js';
@@ -177,7 +177,7 @@ describe('warm pool behaviour', () => {
 describe('warm pool crash safety', () => {
   it('pool containers of a process killed with SIGKILL exit by themselves and get reaped', async () => {
     const script = join(tmpdir(), `boxrun-pool-owner-${process.pid}.mts`);
-    const executorModule = join(process.cwd(), 'src/backends/docker/docker-executor.ts');
+    const executorModule = join(process.cwd(), 'src/backends/selection/executors.ts');
     const configModule = join(process.cwd(), 'src/config/config.ts');
     writeFileSync(
       script,

@@ -11,9 +11,9 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
-import { NamespaceExecutor, probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { probeNamespaceSupport } from '../../src/backends/namespace/namespace-executor.js';
+import { DockerExecutor, NamespaceExecutor } from '../../src/backends/selection/executors.js';
 import { type BoxrunConfig, loadConfig } from '../../src/config/config.js';
 import type { Executor } from '../../src/core/executor.js';
 import { cacheVolumeName, resolveWorkspace } from '../../src/workspaces/resolve-workspace.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import type { ExecuteOptions, Executor } from '../../src/core/executor.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
 import type { ExecutionResult } from '../../src/core/result.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerExecutor } from '../../src/backends/docker/docker-executor.js';
 import { connectEngine } from '../../src/backends/docker/engine.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
 import { program } from './harness.js';

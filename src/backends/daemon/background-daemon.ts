@@ -1,6 +1,7 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { execaSync } from 'execa';
 import { BoxrunError } from '../../core/errors.js';
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 
@@ -8,7 +9,7 @@ import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 export type ProgressFn = (line: string) => void;
 
 export function commandExists(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return execaSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore', reject: false }).exitCode === 0;
 }
 
 /** `apt-get update` and `apt-get install <pkg>`, their output appended to `log`. */
@@ -17,20 +18,18 @@ export function aptInstall(pkg: string, log: string): void {
     ['update', '-q'],
     ['install', '-y', '-q', pkg],
   ]) {
-    const fd = openSync(log, 'a');
-    try {
-      const r = spawnSync('apt-get', args, {
-        stdio: ['ignore', fd, fd],
-        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-      });
-      if (r.status !== 0) {
-        throw new BoxrunError(
-          'SETUP_FAILED',
-          `apt-get ${args.join(' ')} failed (exit ${r.status}); see ${log}`,
-        );
-      }
-    } finally {
-      closeSync(fd);
+    const r = execaSync('apt-get', args, {
+      stdin: 'ignore',
+      stdout: { file: log, append: true },
+      stderr: { file: log, append: true },
+      env: { DEBIAN_FRONTEND: 'noninteractive' },
+      reject: false,
+    });
+    if (r.exitCode !== 0) {
+      throw new BoxrunError(
+        'SETUP_FAILED',
+        `apt-get ${args.join(' ')} failed (exit ${r.exitCode}); see ${log}`,
+      );
     }
   }
 }

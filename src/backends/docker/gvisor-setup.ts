@@ -1,10 +1,13 @@
-import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { execaSync } from 'execa';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import { VM_TIER_SETUP_COMMAND } from '../../core/isolation.js';
+import { planExecution } from '../../runtimes/plan.js';
+import { defaultRegistry } from '../../runtimes/registry.js';
 import {
   aptInstall,
   commandExists,
@@ -12,7 +15,7 @@ import {
   restartDaemon,
   runningOwnDaemon,
 } from '../daemon/background-daemon.js';
-import { DockerExecutor } from './docker-executor.js';
+import { DockerBackend } from './docker-backend.js';
 import type { ConnectedEngine } from './engine.js';
 import { DOCKERD_DEFAULT_CONFIG, ownDockerd } from './engine-setup.js';
 import { engineRuntimes, vmTierConfig } from './gvisor.js';
@@ -82,7 +85,7 @@ function runscPath(config: BoxrunConfig, progress: ProgressFn): string {
     progress(`gvisor: installing Debian package runsc (log: ${log})`);
     aptInstall('runsc', log);
   }
-  return spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+  return execaSync('sh', ['-c', `command -v ${name}`], { reject: false }).stdout.trim();
 }
 
 async function waitForRuntime(engine: ConnectedEngine, name: string, ms: number): Promise<boolean> {
@@ -148,13 +151,19 @@ export async function setupGvisor(options: {
       }
     }
   }
-  const executor = new DockerExecutor({ config: vmTierConfig(config), engine, reaper: false });
+  // One plain step on the backend itself: setup sits below the run flow (src/judge/).
+  const vmConfig = vmTierConfig(config);
+  const executor = new DockerBackend({ config: vmConfig, engine, reaper: false });
   try {
-    const r = await executor.execute({
-      runtime: 'bash',
-      files: [{ path: 'main.sh', content: 'cat /proc/version' }],
-    });
-    if (r.status !== 'ok' || r.isolationLevel !== 'vm') {
+    const plan = planExecution(
+      { runtime: 'bash', files: [{ path: 'main.sh', content: 'cat /proc/version' }] },
+      defaultRegistry,
+      vmConfig,
+    );
+    const id = randomUUID();
+    await executor.prepare(plan, id, {});
+    const { step: r } = await executor.runStep({ id, plan, step: plan.run, options: {}, compiling: false });
+    if (r.status !== 'ok' || executor.isolationLevel() !== 'vm') {
       throw new BoxrunError(
         'SETUP_FAILED',
         `a sandbox on ${name} did not run: ${r.status} ${r.message ?? ''} ${r.stderr}`.trim(),

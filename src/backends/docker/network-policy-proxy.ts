@@ -1,90 +1,31 @@
-/**
- * The allowlist egress proxy: a dependency-free node script, run with `node -e` in its own locked-down
- * container (see network-policy.ts). It listens only on its address in the sandbox's internal
- * network and forwards exactly two things, each checked against ALLOW (`host:port,…`, `*.suffix`
- * allowed): HTTP requests in absolute form (`GET http://host:port/…`, what HTTP_PROXY makes clients
- * send) and CONNECT tunnels (`CONNECT host:port`, what HTTPS_PROXY makes clients send). Every
- * decision is one JSON line on stdout. Names are resolved here, never in the sandbox.
- */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Where the allowlist egress proxy (egress-proxy/main.ts) listens in its network. */
 export const EGRESS_PROXY_PORT = 3128;
 
 /** Printed once the proxy listens; the session waits for it before the sandbox starts. */
 export const EGRESS_PROXY_READY = 'boxrun-egress-proxy listening';
 
-export const EGRESS_PROXY_SCRIPT = String.raw`'use strict';
-const http = require('http');
-const net = require('net');
-const os = require('os');
-const strip = (h) => String(h).toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
-const rules = (process.env.ALLOW || '').split(',').filter(Boolean).map((r) => {
-  const i = r.lastIndexOf(':');
-  return { host: strip(r.slice(0, i)), port: Number(r.slice(i + 1)) };
-});
-function allowed(host, port) {
-  const h = strip(host);
-  const p = Number(port);
-  return rules.some((r) => r.port === p && (r.host === h ||
-    (r.host.startsWith('*.') && h.endsWith(r.host.slice(1)) && h.length > r.host.length - 1)));
-}
-function log(allow, kind, host, port) {
-  process.stdout.write(JSON.stringify({ allow, kind, host: strip(host), port: Number(port) }) + '\n');
-}
-function toInt(a) { return a.split('.').reduce((n, o) => n * 256 + Number(o), 0); }
-function inSubnet(ip, cidr) {
-  const [base, bits] = cidr.split('/');
-  const b = Number(bits);
-  const mask = b === 0 ? 0 : (0xffffffff << (32 - b)) >>> 0;
-  return ((toInt(ip) & mask) >>> 0) === ((toInt(base) & mask) >>> 0);
-}
-const address = Object.values(os.networkInterfaces()).flat()
-  .find((a) => a && a.family === 'IPv4' && inSubnet(a.address, process.env.LISTEN_SUBNET || ''));
-if (!address) { console.error('no interface in ' + process.env.LISTEN_SUBNET); process.exit(2); }
-function refuse(res, code, text) {
-  res.writeHead(code, { 'content-type': 'text/plain', connection: 'close' });
-  res.end('boxrun egress proxy: ' + text + '\n');
-}
-const server = http.createServer((req, res) => {
-  let url;
-  try { url = new URL(req.url); } catch { return refuse(res, 400, 'send absolute http:// URLs (use me as HTTP_PROXY)'); }
-  if (url.protocol !== 'http:') return refuse(res, 400, 'only http:// is forwarded; https goes through CONNECT');
-  const port = Number(url.port || 80);
-  if (!allowed(url.hostname, port)) {
-    log(false, 'http', url.hostname, port);
-    return refuse(res, 403, strip(url.hostname) + ':' + port + ' is not on the allow list');
-  }
-  log(true, 'http', url.hostname, port);
-  const headers = Object.assign({}, req.headers);
-  delete headers['proxy-connection'];
-  delete headers['proxy-authorization'];
-  const up = http.request({ host: strip(url.hostname), port, method: req.method,
-    path: url.pathname + url.search, headers, setHost: false }, (r) => {
-    res.writeHead(r.statusCode || 502, r.headers);
-    r.pipe(res);
+let script: Promise<string> | null = null;
+
+/**
+ * The proxy program as JavaScript for `node --input-type=module -e` in the proxy container. An
+ * installed package runs the compiled dist/ (tsc emitted main.js beside this module); a checkout
+ * runs src/ through tsx, so there the TypeScript source is transpiled once with esbuild (what tsx
+ * itself uses), as bin/boxrun.js does for the CLI: never stale, type-checked and linted like the rest.
+ */
+export function egressProxyScript(): Promise<string> {
+  script ??= (async () => {
+    const compiled = fileURLToPath(new URL('./egress-proxy/main.js', import.meta.url));
+    if (existsSync(compiled)) return readFileSync(compiled, 'utf8');
+    const source = readFileSync(fileURLToPath(new URL('./egress-proxy/main.ts', import.meta.url)), 'utf8');
+    const { transform } = await import('esbuild');
+    const { code } = await transform(source, { loader: 'ts', format: 'esm', target: 'node18' });
+    return code;
+  })();
+  script.catch(() => {
+    script = null;
   });
-  up.setTimeout(120000, () => up.destroy());
-  up.on('error', (e) => { if (!res.headersSent) refuse(res, 502, e.code || 'upstream error'); else res.destroy(); });
-  req.pipe(up);
-});
-server.on('connect', (req, sock, head) => {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+):(\d{1,5})$/.exec(req.url || '');
-  sock.on('error', () => {});
-  if (!m || !allowed(m[1], m[2])) {
-    log(false, 'connect', m ? m[1] : String(req.url).slice(0, 200), m ? m[2] : 0);
-    return sock.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
-  }
-  log(true, 'connect', m[1], m[2]);
-  const up = net.connect({ host: strip(m[1]), port: Number(m[2]) });
-  up.setTimeout(300000, () => up.destroy());
-  up.once('connect', () => {
-    sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head && head.length) up.write(head);
-    up.pipe(sock);
-    sock.pipe(up);
-  });
-  up.on('error', () => { if (!sock.destroyed) sock.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n'); });
-  sock.on('close', () => up.destroy());
-});
-server.on('clientError', (e, s) => s.destroy());
-const port = Number(process.env.PORT || 3128);
-server.listen(port, address.address, () => console.log('${EGRESS_PROXY_READY} ' + address.address + ':' + port));
-`;
+  return script;
+}

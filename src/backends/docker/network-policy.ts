@@ -6,7 +6,7 @@ import { BoxrunError } from '../../core/errors.js';
 import type { NetworkPolicy } from '../../core/request.js';
 import { isNotFound, translateEngineError } from './engine.js';
 import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './labels.js';
-import { EGRESS_PROXY_PORT, EGRESS_PROXY_READY, EGRESS_PROXY_SCRIPT } from './network-policy-proxy.js';
+import { EGRESS_PROXY_PORT, EGRESS_PROXY_READY, egressProxyScript } from './network-policy-proxy.js';
 
 /** How a sandbox (or a build) of one execution is wired to the network, and who tears it down. */
 export interface NetworkSession {
@@ -125,8 +125,13 @@ export class NetworkPolicyManager {
       proxy = await this.docker.createContainer({
         Image: this.config.proxyImage,
         Entrypoint: [],
-        Cmd: ['node', '-e', EGRESS_PROXY_SCRIPT],
-        Env: [`ALLOW=${allowHosts.join(',')}`, `LISTEN_SUBNET=${subnet}`, `PORT=${EGRESS_PROXY_PORT}`],
+        Cmd: ['node', '--input-type=module', '-e', await egressProxyScript()],
+        Env: [
+          `ALLOW=${allowHosts.join(',')}`,
+          `LISTEN_SUBNET=${subnet}`,
+          `PORT=${EGRESS_PROXY_PORT}`,
+          `READY=${EGRESS_PROXY_READY}`,
+        ],
         User: '65534:65534',
         Hostname: 'egress-proxy',
         Labels: this.labels(options.executionId, options.deadline, 'egress-proxy'),

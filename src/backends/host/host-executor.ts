@@ -8,7 +8,7 @@ import type { IsolationLevel, StepResult } from '../../core/result.js';
 import { BASE_ENV, type ExecutionPlan } from '../../runtimes/plan.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import { ProcessExecutor, type StepContext } from '../supervisor/process-executor.js';
+import { ProcessBackend, type StepContext } from '../supervisor/process-backend.js';
 import { type ProcessLaunch, ProcessSandbox } from '../supervisor/process-sandbox.js';
 import { hostSupervisorBinary } from '../supervisor/supervisor-binary.js';
 
@@ -40,7 +40,7 @@ export function isHostExecutorAllowed(config: BoxrunConfig): boolean {
  * the supervisor's wall timeout and output caps, and the program's process group killed at the end.
  * No filesystem, network, memory or pids isolation: isolation level `none`.
  */
-export class HostExecutor extends ProcessExecutor {
+export class HostBackend extends ProcessBackend {
   readonly backend = 'host';
 
   constructor(options: HostExecutorOptions) {

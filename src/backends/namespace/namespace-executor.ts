@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type Docker from 'dockerode';
+import { execaSync } from 'execa';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutorCapabilities, HealthReport } from '../../core/executor.js';
@@ -13,7 +13,7 @@ import { CACHE_DIR, cacheDirectory, WORKSPACE_DIR } from '../../workspaces/resol
 import { type ConnectedEngine, connectEngine } from '../docker/engine.js';
 import { labelContainersOf } from '../docker/run-label.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import { ProcessExecutor, type StepContext } from '../supervisor/process-executor.js';
+import { ProcessBackend, type StepContext } from '../supervisor/process-backend.js';
 import { ProcessSandbox } from '../supervisor/process-sandbox.js';
 import { SUPERVISOR_PATH, WORK_DIR } from '../supervisor/protocol.js';
 import { hostSupervisorBinary } from '../supervisor/supervisor-binary.js';
@@ -69,7 +69,7 @@ export function probeNamespaceSupport(config: BoxrunConfig): NamespaceSupport {
   if (!bwrap) problems.push("bubblewrap is not installed (Debian: 'apt-get install bubblewrap')");
   else {
     try {
-      bwrapVersion = execFileSync(bwrap, ['--version'], { encoding: 'utf8', timeout: 5000 }).trim();
+      bwrapVersion = execaSync(bwrap, ['--version'], { timeout: 5000 }).stdout.trim();
     } catch (error) {
       problems.push(`${bwrap} --version failed: ${(error as Error).message}`);
     }
@@ -111,7 +111,7 @@ const SUPPORT_PROCESSES = 3;
  * cgroup per sandbox for memory, CPU and pids. boxrun-sv is the namespace's PID 1, exactly as in a
  * container, and speaks the same protocol over plain pipes.
  */
-export class NamespaceExecutor extends ProcessExecutor {
+export class NamespaceBackend extends ProcessBackend {
   readonly backend = 'namespace';
   private readonly rootfs: RootfsCache;
   private enginePromise: Promise<ConnectedEngine> | null;

@@ -2,7 +2,7 @@ import type Docker from 'dockerode';
 
 /**
  * What Podman's Docker-compatible API needs differently (see docs/images-and-networks.md, "Podman").
- * Applied by DockerExecutor whenever the engine it reached turns out to be Podman — found through
+ * Applied by DockerBackend whenever the engine it reached turns out to be Podman — found through
  * discovery (its sockets are candidates, as in testcontainers) or configured as the podman backend.
  * - tmpfs mounts: Podman's option parser rejects `nr_inodes`, `uid=` and `gid=`. The inode cap of
  *   /box and /tmp is dropped (their size cap, `diskMb`, stays) and the work dir is given to the

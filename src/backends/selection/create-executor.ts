@@ -1,10 +1,10 @@
 import type { BoxrunConfig } from '../../config/config.js';
 import type { Executor } from '../../core/executor.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from '../docker/docker-executor.js';
 import type { ConnectedEngine } from '../docker/engine.js';
-import { MultiEngineExecutor } from '../docker/multi-engine-executor.js';
 import { assertHostExecutorAllowed } from '../host/host-executor.js';
+import { DockerExecutor } from './executors.js';
+import { MultiEngineExecutor } from './multi-engine-executor.js';
 import { type BackendType, backendChain, SelectingExecutor } from './select-executor.js';
 import { TieredExecutor } from './tiered-executor.js';
 

@@ -13,12 +13,12 @@ import type {
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from '../docker/docker-executor.js';
 import { connectEngine } from '../docker/engine.js';
 import { dockerIsolationLevel } from '../docker/gvisor.js';
-import { HostExecutor, isHostExecutorAllowed } from '../host/host-executor.js';
-import { NamespaceExecutor, probeNamespaceSupport } from '../namespace/namespace-executor.js';
-import { PodmanExecutor } from '../podman/podman-executor.js';
+import { isHostExecutorAllowed } from '../host/host-executor.js';
+import { probeNamespaceSupport } from '../namespace/namespace-executor.js';
+import { DockerExecutor, HostExecutor, NamespaceExecutor, PodmanExecutor } from './executors.js';
+import { PreparedOwners } from './prepared-owners.js';
 
 export type BackendType = BoxrunConfig['executor']['type'];
 
@@ -162,7 +162,7 @@ export class SelectingExecutor extends EventEmitter implements Executor {
   private readonly logger: NonNullable<SelectingExecutorOptions['logger']>;
   private readonly chain: BackendType[];
   private readonly executors = new Map<BackendType, Executor>();
-  private readonly owners = new WeakMap<PreparedProgram, Executor>();
+  private readonly programs = new PreparedOwners();
   private active: BackendType;
   private probes: BackendProbe[] = [];
   private fallbacks = 0;
@@ -289,14 +289,8 @@ export class SelectingExecutor extends EventEmitter implements Executor {
     return this.withFallback((executor) => executor.execute(request, options));
   }
 
-  async prepare(request: ExecutionRequestInput, options?: PrepareOptions): Promise<PreparedProgram> {
-    let owner: Executor | null = null;
-    const prepared = await this.withFallback(async (executor) => {
-      owner = executor;
-      return executor.prepare(request, options);
-    });
-    if (owner) this.owners.set(prepared, owner);
-    return prepared;
+  prepare(request: ExecutionRequestInput, options?: PrepareOptions): Promise<PreparedProgram> {
+    return this.withFallback((executor) => this.programs.prepare(executor, request, options));
   }
 
   /** A prepared program runs where it was compiled. */
@@ -305,7 +299,7 @@ export class SelectingExecutor extends EventEmitter implements Executor {
     variant?: RunVariant,
     options?: ExecuteOptions,
   ): Promise<ExecutionResult> {
-    const owner = this.owners.get(program);
+    const owner = this.programs.ownerOf(program);
     if (owner) return owner.runPrepared(program, variant, options);
     return this.withFallback((executor) => executor.runPrepared(program, variant, options));
   }

@@ -13,9 +13,10 @@ import { type IsolationTier, satisfiesTier, VM_TIER_SETUP_COMMAND } from '../../
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from '../docker/docker-executor.js';
 import { probeIsolationTiers, type TierProbe, vmTierConfig } from '../docker/gvisor.js';
 import type { WarmPoolStats } from '../docker/warm-pool.js';
+import { DockerExecutor } from './executors.js';
+import { PreparedOwners } from './prepared-owners.js';
 
 export interface TieredExecutorOptions {
   config: BoxrunConfig;
@@ -38,7 +39,7 @@ export class TieredExecutor implements Executor {
   private readonly base: Executor;
   private vm: DockerExecutor | null = null;
   private vmProbe: { at: number; probe: TierProbe } | null = null;
-  private readonly owners = new WeakMap<PreparedProgram, Executor>();
+  private readonly programs = new PreparedOwners();
   private readonly recheckMs: number;
 
   constructor(private readonly options: TieredExecutorOptions) {
@@ -97,10 +98,7 @@ export class TieredExecutor implements Executor {
   }
 
   async prepare(request: ExecutionRequestInput, options?: PrepareOptions): Promise<PreparedProgram> {
-    const executor = await this.executorFor(request);
-    const prepared = await executor.prepare(request, options);
-    this.owners.set(prepared, executor);
-    return prepared;
+    return this.programs.prepare(await this.executorFor(request), request, options);
   }
 
   /** A prepared program runs on the tier that compiled it. */
@@ -109,7 +107,7 @@ export class TieredExecutor implements Executor {
     variant?: RunVariant,
     options?: ExecuteOptions,
   ): Promise<ExecutionResult> {
-    return (this.owners.get(program) ?? this.base).runPrepared(program, variant, options);
+    return (this.programs.ownerOf(program) ?? this.base).runPrepared(program, variant, options);
   }
 
   healthCheck(): Promise<HealthReport> {

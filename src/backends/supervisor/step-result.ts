@@ -1,7 +1,6 @@
 import { constants } from 'node:os';
-import type { PreparedProgram } from '../../core/executor.js';
 import type { ResourceLimits } from '../../core/request.js';
-import type { ExecutionResult, IsolationLevel, StepResult } from '../../core/result.js';
+import type { StepResult } from '../../core/result.js';
 import { classifyStep, encodeBytes, signalName } from '../../core/verdict.js';
 import type { SandboxOutcome } from './job-runner.js';
 
@@ -69,38 +68,5 @@ export function toStepResult(outcome: SandboxOutcome, limits: ResourceLimits): S
     cpuTimeMs: Math.round(r.cpuTimeUs / 1000),
     peakMemoryBytes: r.maxRssKb * 1024,
     ...(message ? { message } : {}),
-  };
-}
-
-/**
- * A run step of a prepared program → the execution's result: the step, its output files (text or
- * base64) and refusals, with the program's compile step and image build carried along.
- */
-export function toExecutionResult(
-  outcome: SandboxOutcome,
-  step: StepResult,
-  prepared: PreparedProgram,
-  id: string,
-  isolationLevel: IsolationLevel,
-): ExecutionResult {
-  return {
-    id,
-    ...step,
-    runtime: prepared.plan.runtime?.name ?? null,
-    image: prepared.plan.image,
-    files: outcome.files.map((f) => {
-      const enc = encodeBytes(f.content);
-      return {
-        path: f.path,
-        content: enc.text,
-        encoding: enc.encoding,
-        mode: f.mode,
-        size: f.content.length,
-      };
-    }),
-    refusedFiles: outcome.refused,
-    isolationLevel,
-    ...(prepared.compile ? { compile: prepared.compile } : {}),
-    ...(prepared.build ? { build: prepared.build } : {}),
   };
 }

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import { BoxrunError } from '../../core/errors.js';
 
 /** The repo's supervisor source, from src/… and dist/… alike. */
@@ -10,13 +10,10 @@ export const SUPERVISOR_SOURCE = fileURLToPath(new URL('../../../supervisor/boxr
 
 const building = new Map<string, Promise<string>>();
 
-function compile(cc: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cc, args, { timeout: 120_000 }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(stderr.trim() || error.message));
-      else resolve(stderr);
-    });
-  });
+async function compile(cc: string, args: string[]): Promise<string> {
+  const r = await execa(cc, args, { timeout: 120_000, reject: false });
+  if (r.failed) throw new Error(r.stderr.trim() || r.shortMessage);
+  return r.stderr;
 }
 
 /**

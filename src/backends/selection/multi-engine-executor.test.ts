@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { ExecutionResult } from '../../core/result.js';
-import type { DockerExecutor } from './docker-executor.js';
+import type { DockerExecutor } from './executors.js';
 import { MultiEngineExecutor } from './multi-engine-executor.js';
 
 /** An engine stand-in: answers pings (or not) and takes `ms` per execution. */

@@ -3,39 +3,29 @@ import type Docker from 'dockerode';
 import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type {
-  ExecuteOptions,
-  Executor,
   ExecutorCapabilities,
   HealthReport,
-  PreparedProgram,
+  PlanSetup,
   PrepareOptions,
-  RunVariant,
+  StepBackend,
+  StepOutput,
+  StepRun,
 } from '../../core/executor.js';
-import { assertTierSatisfied } from '../../core/isolation.js';
-import type { ExecutionRequestInput, ResourceLimits } from '../../core/request.js';
+import type { ResourceLimits } from '../../core/request.js';
 import {
   type BuildInfo,
-  compileFailureResult,
   type ExecutionResult,
   type IsolationLevel,
   notRunResult,
 } from '../../core/result.js';
 import { ImageUsageLog } from '../../hygiene/image-usage-log.js';
-import { executeRequest } from '../../judge/judge.js';
-import {
-  type ExecutionPlan,
-  planExecution,
-  planRunVariant,
-  resultOrigin,
-  type StepPlan,
-} from '../../runtimes/plan.js';
+import { type ExecutionPlan, planExecution, resultOrigin, type StepPlan } from '../../runtimes/plan.js';
 import { defaultRegistry, type RuntimeRegistry } from '../../runtimes/registry.js';
 import { resolveSandboxMounts, type SandboxMounts } from '../../workspaces/resolve-workspace.js';
 import { usePodmanAttach } from '../podman/podman-attach.js';
 import { adaptSpecForPodman, isPodmanEngine } from '../podman/podman-quirks.js';
 import type { SandboxOutcome } from '../supervisor/job-runner.js';
-import type { SupervisorJob } from '../supervisor/protocol.js';
-import { toExecutionResult, toStepResult } from '../supervisor/step-result.js';
+import { toStepResult } from '../supervisor/step-result.js';
 import { createContainerSpec } from './container-spec.js';
 import { CustomImageBuilder, checkImageAllowed } from './custom-image.js';
 import { dockerMounts, ensureCacheVolume } from './docker-mounts.js';
@@ -55,7 +45,7 @@ import {
 } from './security-profile.js';
 import { WarmPool, type WarmPoolStats, type WarmPoolTarget } from './warm-pool.js';
 
-export interface DockerExecutorOptions {
+export interface DockerBackendOptions {
   config: BoxrunConfig;
   registry?: RuntimeRegistry;
   /** An already connected engine (tests, several engines); found from config otherwise. */
@@ -67,7 +57,11 @@ export interface DockerExecutorOptions {
 /** Setup time a sandbox may take before its program starts, added to its deadline label. */
 const START_SLACK_MS = 60_000;
 
-export class DockerExecutor implements Executor {
+/**
+ * How one step runs on a Docker (or Podman) engine: a fresh sandbox container, or one lent by the
+ * warm pool, with boxrun-sv as PID 1. The run flow above it is src/judge/step-executor.ts.
+ */
+export class DockerBackend implements StepBackend {
   private readonly config: BoxrunConfig;
   private readonly registry: RuntimeRegistry;
   private enginePromise: Promise<ConnectedEngine> | null;
@@ -89,7 +83,7 @@ export class DockerExecutor implements Executor {
   /** The warm pool, when config.pool asks for one (started with the engine). */
   private pool: WarmPool | null = null;
 
-  constructor(private readonly options: DockerExecutorOptions) {
+  constructor(private readonly options: DockerBackendOptions) {
     this.config = options.config;
     this.registry = options.registry ?? defaultRegistry;
     this.imageUsage = new ImageUsageLog(options.config.stateDir);
@@ -185,78 +179,32 @@ export class DockerExecutor implements Executor {
     return dockerIsolationLevel(this.config);
   }
 
-  async execute(input: ExecutionRequestInput, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    return executeRequest(this, input, options, this.config.maxLimits.timeoutMs);
-  }
-
-  /**
-   * Validates, resolves and compiles once. The compiled program can then be run many times
-   * (`runPrepared`), each run in a fresh sandbox. A compile failure is returned as `failed`.
-   */
-  async prepare(input: ExecutionRequestInput, options: PrepareOptions = {}): Promise<PreparedProgram> {
-    const plan = planExecution(input, this.registry, this.config, {
-      ...(options.testFramework ? { testFramework: options.testFramework } : {}),
-    });
-    assertTierSatisfied(plan.request.isolation, this.isolationLevel());
-    const id = options.id ?? randomUUID();
+  /** The engine, network policy, image (built from the request's Dockerfile when it has one). */
+  async prepare(plan: ExecutionPlan, id: string, options: PrepareOptions): Promise<PlanSetup> {
     await this.engine();
     this.networks!.check(plan.request.network);
     if (plan.request.image) checkImageAllowed(plan.request.image, this.config.images.allowList);
     let build: BuildInfo | undefined;
     if (plan.request.dockerfile) {
       build = await this.buildCustomImage(plan, id, options);
-      if (build.error) {
-        return { id, plan, files: plan.run.job.files, failed: this.buildFailure(id, plan, build), build };
-      }
+      if (build.error) return { failed: this.buildFailure(id, plan, build), build };
       plan.image = build.image;
     }
     // A running warm container of this image proves it is there: no inspect call per execution.
     if (!this.pool?.hasImage(plan.image))
       await this.images!.requireImage(plan.image, plan.runtime?.name ?? null);
-    const prepared: PreparedProgram = {
-      id,
-      plan,
-      files: plan.run.job.files,
-      failed: null,
-      ...(build ? { build } : {}),
-    };
-    if (plan.compile) {
-      const outcome = await this.runStep(prepared, plan.compile, plan.compile.job, options);
-      prepared.compile = toStepResult(outcome, plan.compile.limits);
-      if (prepared.compile.status !== 'ok')
-        prepared.failed = compileFailureResult(
-          resultOrigin(plan, id, this.isolationLevel()),
-          prepared.compile,
-        );
-      if (prepared.failed && build) prepared.failed.build = build;
-      prepared.files = outcome.files;
-    }
-    return prepared;
+    return build ? { build } : {};
   }
 
-  /** One run of a prepared program, optionally with other stdin, arguments or time limit. */
-  async runPrepared(
-    prepared: PreparedProgram,
-    variant: RunVariant = {},
-    options: ExecuteOptions = {},
-  ): Promise<ExecutionResult> {
-    if (prepared.failed) return prepared.failed;
-    const run = planRunVariant(prepared.plan, prepared.files, variant);
-    const outcome = await this.runStep(prepared, run, run.job, options);
-    const step = toStepResult(outcome, run.limits);
-    return toExecutionResult(outcome, step, prepared, options.id ?? prepared.id, this.isolationLevel());
+  async runStep(run: StepRun): Promise<StepOutput> {
+    const outcome = await this.runInSandbox(run);
+    return { step: toStepResult(outcome, run.step.limits), files: outcome.files, refused: outcome.refused };
   }
 
-  private async runStep(
-    prepared: PreparedProgram,
-    step: StepPlan,
-    job: SupervisorJob,
-    options: ExecuteOptions,
-  ): Promise<SandboxOutcome> {
+  private async runInSandbox({ id, plan, step, options, compiling }: StepRun): Promise<SandboxOutcome> {
     if (options.signal?.aborted) throw new BoxrunError('CANCELED', 'execution canceled');
     const { docker } = await this.engine();
     this.startPool(docker);
-    const { plan } = prepared;
     // Disk hygiene prunes least recently used images first: every execution counts, whoever runs it.
     this.imageUsage.recordImageUse(plan.image);
     // Host workspace and named cache (build tasks): checked before anything starts; never pooled.
@@ -267,17 +215,18 @@ export class DockerExecutor implements Executor {
     const supervisorVolume = plan.customImage ? await this.images!.supervisorVolume() : undefined;
     const deadline = Date.now() + step.limits.timeoutMs + START_SLACK_MS;
     const network = await this.networks!.open(plan.request.network, plan.request.allowHosts, {
-      executionId: options.id ?? prepared.id,
+      executionId: id,
       deadline,
     });
     // The proxy variables (allowlist) go under the request's own environment.
+    const { job } = step;
     const stepJob =
       Object.keys(network.env).length > 0 ? { ...job, env: { ...network.env, ...job.env } } : job;
     const spec = () =>
       this.sandboxSpec(
         plan,
         step.limits,
-        options.id ?? prepared.id,
+        id,
         'oneshot',
         deadline,
         supervisorVolume,
@@ -306,7 +255,7 @@ export class DockerExecutor implements Executor {
           outputBytes: step.limits.outputBytes,
           ...(recycling ? { keepOpen: true } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
-          ...(job !== plan.compile?.job && options.onOutput ? { onOutput: options.onOutput } : {}),
+          ...(!compiling && options.onOutput ? { onOutput: options.onOutput } : {}),
         },
       );
       if (outcome.report?.canceled || (options.signal?.aborted && !outcome.report)) {

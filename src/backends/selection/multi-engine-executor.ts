@@ -12,9 +12,9 @@ import type {
 import type { ExecutionRequestInput } from '../../core/request.js';
 import type { ExecutionResult, IsolationLevel } from '../../core/result.js';
 import type { RuntimeRegistry } from '../../runtimes/registry.js';
-import { DockerExecutor } from './docker-executor.js';
-import { type ConnectedEngine, createDockerClient, translateEngineError } from './engine.js';
-import type { ImageManager } from './image-manager.js';
+import { type ConnectedEngine, createDockerClient, translateEngineError } from '../docker/engine.js';
+import type { ImageManager } from '../docker/image-manager.js';
+import { DockerExecutor } from './executors.js';
 
 export interface EngineMember {
   url: string;
