@@ -296,7 +296,9 @@ export class WarmPool implements SandboxSource {
     if (slot) {
       const now = this.now();
       while (slot.warm.length > 0) {
-        const entry = slot.warm.shift()!;
+        // Recycling hands out the sandbox that came back last (its memory is warm; the least recently
+        // used ones idle out when demand shrinks); single-use, the oldest (nearest its idle TTL) first.
+        const entry = this.options.recycle ? slot.warm.pop()! : slot.warm.shift()!;
         // Its deadline label must outlast this run, or our own reaper would remove it mid-run.
         const fits = now + limits.timeoutMs + BACKSTOP_SLACK_MS + this.options.graceMs <= entry.deadline;
         if (!entry.sandbox.alive || !fits) {
