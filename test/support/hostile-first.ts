@@ -269,9 +269,18 @@ export function hostileFirstExecutor(
     }
   };
 
+  const close = async () => {
+    await inner.close();
+    // In the test log: how many executions the pass really ran recycled.
+    console.info(
+      `hostile-first: ${counts.recycled} executions ran right after a hostile job in their recycled sandbox, ${counts.unpooled} were not poolable`,
+    );
+  };
+
   return new Proxy(inner, {
     get: (target, key) => {
       if (key === 'execute') return execute;
+      if (key === 'close') return close;
       if (key === 'hostileFirst') return counts;
       const value: unknown = Reflect.get(target, key);
       return typeof value === 'function' ? value.bind(target) : value;
