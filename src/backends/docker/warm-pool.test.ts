@@ -297,6 +297,20 @@ describe('warm pool, recycling', () => {
     await pool.close();
   });
 
+  it('hands out the sandbox that came back last', async () => {
+    const { pool } = recycling();
+    await pool.fill();
+    const first = await Promise.all([take(pool), take(pool)]); // the second one grows the pool to 2
+    await Promise.all(first.map((sb) => sb.finish('clean')));
+    await until(() => pool.stats().warm === 2);
+    const [a, b] = await Promise.all([take(pool), take(pool)]);
+    expect(a!.recycler && b!.recycler).toBeTruthy();
+    await a!.finish('clean');
+    await b!.finish('clean');
+    expect(await take(pool)).toBe(b);
+    await pool.close();
+  });
+
   it('keeps sandboxes for a request shape no target covers once it is seen, under pool labels', async () => {
     const { pool, started } = recycling({ sizingWindowMs: 100, idleTtlMs: 1000 });
     await pool.fill();
