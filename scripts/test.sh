@@ -38,6 +38,18 @@ else
   echo "== security suite on gVisor: skipped (runsc is not registered with the engine; boxrun setup --isolation gvisor)"
 fi
 
+# The security suite again on a recycling warm pool: every attack runs in a container that has just
+# served a hostile job (files, daemons, stopped processes, IPC, …) and been reset by its supervisor,
+# and fails if it did not (test/support/hostile-first.ts). recycling.test.ts is not repeated: it runs
+# the recycled pass of the conformance suite in the main run above.
+echo "== security suite on recycled sandboxes (BOXRUN_TEST_SECURITY_RECYCLED=1)"
+recycled_report=$(mktemp)
+recycled_start=$(date +%s)
+BOXRUN_TEST_SECURITY_RECYCLED=1 BOXRUN_ASSERT_NO_LEFTOVERS=1 npx vitest run $(ls test/security/*.test.ts | grep -v /recycling.test.ts) \
+  --reporter=default --reporter=json --outputFile.json="$recycled_report"
+[ $? -eq 0 ] || vitest_rc=1
+echo "== security suite on recycled sandboxes took $(( $(date +%s) - recycled_start )) s"
+
 # No sandbox this run created may outlive the suite.
 left=$(npx tsx scripts/count-sandboxes.ts 2>/dev/null || echo 0)
 if [ "${left:-0}" -gt 0 ]; then
@@ -48,7 +60,7 @@ fi
 node -e '
   const fs = require("fs");
   let passed = 0, failed = 0;
-  for (const file of [process.argv[1], process.argv[3]].filter(Boolean)) {
+  for (const file of [process.argv[1], process.argv[3], process.argv[4]].filter(Boolean)) {
     try {
       const r = JSON.parse(fs.readFileSync(file, "utf8"));
       passed += r.numPassedTests; failed += r.numFailedTests;
@@ -58,8 +70,8 @@ node -e '
   failed += Number(process.argv[2]);
   console.log(`${passed} passed, ${failed} failed`);
   process.exit(failed > 0 ? 1 : 0);
-' "$report" "$failed_checks" "$runsc_report"
+' "$report" "$failed_checks" "$runsc_report" "$recycled_report"
 summary_rc=$?
-rm -f "$report" ${runsc_report:+"$runsc_report"}
+rm -f "$report" "$recycled_report" ${runsc_report:+"$runsc_report"}
 [ $summary_rc -eq 0 ] && [ $vitest_rc -eq 0 ] && exit 0
 exit 1

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dockerExecutor } from '../helpers.js';
-import { attack, expectHostAndBoxrunFine, keyValues, program } from './harness.js';
+import { attack, expectHostAndBoxrunFine, keyValues, program, securityExecutor } from './harness.js';
 
 /** Every privileged kernel interface a program might reach for, with the errno it gets. */
 const kernelProbe = `#define _GNU_SOURCE
@@ -78,7 +77,7 @@ int main(void) {
 `;
 
 describe.concurrent('security: filesystem, kernel interfaces and privileges', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('cannot write to /, /etc, /usr, /var or replace the supervisor binary', async () => {

@@ -2,17 +2,36 @@ import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { expect } from 'vitest';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
+import type { ConnectedEngine } from '../../src/backends/docker/engine.js';
 import { LABEL_EXECUTION } from '../../src/backends/docker/labels.js';
-import type { DockerExecutor } from '../../src/backends/selection/executors.js';
+import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import type { ExecuteOptions } from '../../src/core/executor.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
 import type { ExecutionResult } from '../../src/core/result.js';
+import { hostileFirstExecutor, pooledSandboxesOf } from '../support/hostile-first.js';
 
 /**
  * Shared by the adversarial suite: run an attack, then prove the host and boxrun are fine — the
  * execution's container is gone, none of its processes survive on the host, and a normal program
  * still runs.
  */
+
+/**
+ * The executor the security suite attacks: one-shot sandboxes, or with BOXRUN_TEST_SECURITY_RECYCLED=1
+ * (scripts/test.sh's recycled pass) a recycling pool where each attack runs in a container that has
+ * just served a hostile job and been reset (test/support/hostile-first.ts).
+ */
+export function securityExecutor(
+  overrides: ConfigOverrides = {},
+  options: { engine?: ConnectedEngine } = {},
+): DockerExecutor {
+  if (process.env.BOXRUN_TEST_SECURITY_RECYCLED === '1') return hostileFirstExecutor(overrides, options);
+  return new DockerExecutor({
+    config: loadConfig({ overrides }),
+    ...(options.engine ? { engine: options.engine } : {}),
+  });
+}
 
 /** Source file names per runtime, for one-file attacks. */
 export const MAIN_FILE: Record<string, string> = {
@@ -81,8 +100,9 @@ export function hostProcessesMatching(marker: string): number[] {
 }
 
 /**
- * After an attack: the execution's container is removed, no process carrying `marker` is alive on
- * the host, and a normal program runs fine in a new sandbox.
+ * After an attack: the execution's container is removed — or, recycled, was reset and proven clean
+ * by its supervisor — no process carrying `marker` is alive on the host, and a normal program runs
+ * fine in a new (or reset) sandbox.
  */
 export async function expectHostAndBoxrunFine(
   executor: DockerExecutor,
@@ -92,6 +112,22 @@ export async function expectHostAndBoxrunFine(
   const { docker } = await executor.engine();
   const gone = await eventually(async () => (await containersOf(docker, id)).length === 0);
   expect(gone, `containers of execution ${id} still exist`).toBe(true);
+  // A pool sandbox carries the pool's labels, not the execution's: the ones it ran in are known.
+  for (const sandbox of pooledSandboxesOf(id)) {
+    if (sandbox.end === 'clean') continue; // back in the pool, its reset proven by its supervisor
+    const removed = await eventually(() =>
+      docker
+        .getContainer(sandbox.containerId)
+        .inspect()
+        .then(
+          () => false,
+          () => true,
+        ),
+    );
+    expect(removed, `sandbox ${sandbox.containerId} of execution ${id} (${sandbox.end}) still exists`).toBe(
+      true,
+    );
+  }
   if (options.marker) {
     const marker = options.marker;
     const none = await eventually(() => hostProcessesMatching(marker).length === 0, 5000);

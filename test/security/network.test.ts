@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerExecutor } from '../helpers.js';
-import { attack, expectHostAndBoxrunFine, keyValues, program } from './harness.js';
+import { attack, expectHostAndBoxrunFine, keyValues, program, securityExecutor } from './harness.js';
 
 /** The docker0 bridge's address on this host (the sandbox's would-be gateway), if there is one. */
 function bridgeGateway(): string {
@@ -25,7 +24,7 @@ function listen(server: Server, ...args: unknown[]): Promise<void> {
  * counting the connections it receives.
  */
 describe('security: network', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   const gateway = bridgeGateway();
   const accepted = { tcp: 0, abstract: 0 };
   const tcpServer = createServer((s) => {

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dockerExecutor } from '../helpers.js';
-import { attack, expectHostAndBoxrunFine, program } from './harness.js';
+import { attack, expectHostAndBoxrunFine, program, securityExecutor } from './harness.js';
 
 const bytesOf = (text: string, encoding: string) =>
   Buffer.from(text, encoding === 'base64' ? 'base64' : 'utf8');
 
 describe.concurrent('security: output floods and binary output', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('caps stdout and stderr flooded at once by two processes, and ends quickly', async () => {
@@ -75,7 +74,7 @@ int main(void) {
 });
 
 describe.concurrent('security: symlink and hard-link tricks on output files', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('refuses output symlinks that point at host paths, the Docker socket or outside the work dir', async () => {
@@ -188,7 +187,7 @@ exit 0
 });
 
 describe('security: large output files do not load the host', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('returns a 40 MB output file quickly and without seconds of host CPU', async () => {

@@ -1,8 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dockerExecutor } from '../helpers.js';
 import { KILL_SLACK_MS } from '../support/timing.js';
-import { attack, expectHostAndBoxrunFine, hostProcessesMatching, keyValues, program } from './harness.js';
+import {
+  attack,
+  expectHostAndBoxrunFine,
+  hostProcessesMatching,
+  keyValues,
+  program,
+  securityExecutor,
+} from './harness.js';
 
 /** Bash that leaves daemons behind in every common way; each process's argv[0] carries the marker. */
 const leaveDaemonsBehind = `
@@ -39,7 +45,7 @@ int main(void) {
 }`;
 
 describe.concurrent('security: processes left behind, signals, the supervisor', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('kills background, double-forked, setsid and nohup daemons when the program exits; none survives on the host', async () => {

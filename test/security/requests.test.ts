@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEngine } from '../../src/backends/docker/engine.js';
-import { DockerExecutor } from '../../src/backends/selection/executors.js';
+import type { DockerExecutor } from '../../src/backends/selection/executors.js';
 import { loadConfig } from '../../src/config/config.js';
 import type { ExecutionRequestInput } from '../../src/core/request.js';
-import { program } from './harness.js';
+import { program, securityExecutor } from './harness.js';
 
 /**
  * Hostile requests are refused with INVALID_REQUEST before any container is created: the engine's
@@ -22,7 +22,7 @@ describe('security: hostile requests', () => {
       created++;
       return real(...args);
     }) as typeof real;
-    executor = new DockerExecutor({ config, engine });
+    executor = securityExecutor({}, { engine });
   });
   afterAll(() => executor.close());
 

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { dockerExecutor } from '../helpers.js';
 import { describeResult } from '../support/result-matchers.js';
 import { KILL_SLACK_MS, LOADED_WALL_MS } from '../support/timing.js';
-import { attack, expectHostAndBoxrunFine, keyValues, program } from './harness.js';
+import { attack, expectHostAndBoxrunFine, keyValues, program, securityExecutor } from './harness.js';
 
 /** Resource exhaustion: every attack ends on time, is reported for what it is, and leaves nothing behind. */
 describe.concurrent('security: resource exhaustion', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it('contains a C fork loop at the pids limit and ends at the wall timeout', async () => {

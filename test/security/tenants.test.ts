@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../src/core/result.js';
-import { dockerExecutor } from '../helpers.js';
-import { attack, expectHostAndBoxrunFine, keyValues, program } from './harness.js';
+import { attack, expectHostAndBoxrunFine, keyValues, program, securityExecutor } from './harness.js';
 
 describe('security: other tenants', () => {
-  const executor = dockerExecutor();
+  const executor = securityExecutor();
   afterAll(() => executor.close());
 
   it("two concurrent executions see none of each other's files, processes, sockets or shared memory", async () => {

@@ -297,6 +297,45 @@ describe('warm pool, recycling', () => {
     await pool.close();
   });
 
+  it('hands out the sandbox that came back last', async () => {
+    const { pool } = recycling();
+    await pool.fill();
+    const first = await Promise.all([take(pool), take(pool)]); // the second one grows the pool to 2
+    await Promise.all(first.map((sb) => sb.finish('clean')));
+    await until(() => pool.stats().warm === 2);
+    const [a, b] = await Promise.all([take(pool), take(pool)]);
+    expect(a!.recycler && b!.recycler).toBeTruthy();
+    await a!.finish('clean');
+    await b!.finish('clean');
+    expect(await take(pool)).toBe(b);
+    await pool.close();
+  });
+
+  it('keeps sandboxes for a request shape no target covers once it is seen, under pool labels', async () => {
+    const { pool, started } = recycling({ sizingWindowMs: 100, idleTtlMs: 1000 });
+    await pool.fill();
+    const other = async () =>
+      (await pool.acquire('p', limits, () => spec(64, 'oneshot'))) as unknown as FakeSandbox;
+    const miss = await other();
+    expect(miss.recycler).toBeNull(); // the first one of that shape runs one-shot
+    await miss.finish('clean');
+    expect(pool.stats().targets.map((t) => t.name)).toEqual(['python', 'boxrun/python:3.11~1']);
+    await until(() => pool.stats().targets[1]!.warm === 1);
+    const warm = started.find((sb) => sb !== miss && sb.spec.HostConfig?.Memory === 64 * 1024 * 1024)!;
+    expect(warm.spec.HostConfig?.Memory).toBe(64 * 1024 * 1024);
+    expect(warm.spec.Labels?.['boxrun.kind']).toBe('pool');
+    expect(Number(warm.spec.Labels?.['boxrun.deadline'])).toBeGreaterThan(Date.now());
+    for (let i = 0; i < 3; i++) {
+      const sb = await other();
+      expect(sb).toBe(warm);
+      await sb.finish('clean');
+    }
+    // Unused for longer than the sizing window: its sandbox goes, and so does the slot.
+    await until(() => pool.stats().targets.length === 1, 3000);
+    expect(warm.destroyed).toBe(true);
+    await pool.close();
+  });
+
   it('destroys a sandbox that comes back after close()', async () => {
     const { pool } = recycling();
     await pool.fill();

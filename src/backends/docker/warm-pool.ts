@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type { ResourceLimits } from '../../core/request.js';
 import type { JobEnd } from '../supervisor/job-runner.js';
+import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND } from './labels.js';
 import { Sandbox } from './sandbox.js';
 import type { SandboxSource } from './sandbox-source.js';
 
@@ -97,6 +98,8 @@ interface WarmEntry {
 interface Slot {
   target: WarmPoolTarget;
   key: string;
+  /** Recycling: made for a request shape no target configured (size 0: kept while demand lasts). */
+  observed: boolean;
   warm: WarmEntry[];
   starting: number;
   busy: number;
@@ -117,6 +120,8 @@ interface Slot {
 /** Slack between the program's timeout and the host's backstop kill (see sandbox.ts). */
 const BACKSTOP_SLACK_MS = 5000;
 const MAX_RETRY_DELAY_MS = 30_000;
+/** Recycling: request shapes the pool starts keeping sandboxes for, beyond its configured targets. */
+const MAX_OBSERVED_SLOTS = 64;
 
 /**
  * What decides whether a warm container can serve a request: every field of the container spec
@@ -194,23 +199,59 @@ export class WarmPool implements SandboxSource {
         slot.target = { ...slot.target, size: slot.target.size + target.size };
         continue;
       }
-      this.slots.set(key, {
-        target,
-        key,
-        warm: [],
-        starting: 0,
-        busy: 0,
-        lent: new Set(),
-        overflow: 0,
-        peakDemand: 0,
-        peakAt: 0,
-        hits: 0,
-        misses: 0,
-        failuresInRow: 0,
-        retryAt: 0,
-        lastError: null,
-      });
+      this.slots.set(key, this.newSlot(target, key, false));
     }
+  }
+
+  private newSlot(target: WarmPoolTarget, key: string, observed: boolean): Slot {
+    return {
+      target,
+      key,
+      observed,
+      warm: [],
+      starting: 0,
+      busy: 0,
+      lent: new Set(),
+      overflow: 0,
+      peakDemand: 0,
+      peakAt: 0,
+      hits: 0,
+      misses: 0,
+      failuresInRow: 0,
+      retryAt: 0,
+      lastError: null,
+    };
+  }
+
+  /**
+   * Recycling: a request of a shape no target covers (other limits, another runtime) gets a slot of
+   * size 0 whose pool containers have that request's spec under pool labels. Its size follows the
+   * observed demand like any recycling slot's, so repeated requests of that shape are served warm
+   * and an idle shape shrinks to nothing after the sizing window (sweep removes the slot).
+   */
+  private observedSlot(key: string, spec: Docker.ContainerCreateOptions): Slot | undefined {
+    if (!this.options.recycle || this.closed) return undefined;
+    let observed = 0;
+    for (const s of this.slots.values()) if (s.observed) observed++;
+    if (observed >= MAX_OBSERVED_SLOTS) return undefined;
+    const name = `${spec.Image ?? '?'}~${observed + 1}`;
+    const target: WarmPoolTarget = {
+      name,
+      image: spec.Image ?? '',
+      size: 0,
+      makeSpec: (deadline) => ({
+        ...spec,
+        Labels: {
+          ...spec.Labels,
+          [LABEL_EXECUTION]: `pool:${this.options.id ?? 'pool'}:${name}`,
+          [LABEL_DEADLINE]: String(deadline),
+          [LABEL_KIND]: 'pool',
+        },
+      }),
+    };
+    const slot = this.newSlot(target, key, true);
+    this.slots.set(key, slot);
+    return slot;
   }
 
   /** Begin filling every slot and keep it filled; idle containers past their TTL are replaced. */
@@ -250,11 +291,14 @@ export class WarmPool implements SandboxSource {
     makeSpec: () => Docker.ContainerCreateOptions,
   ): Promise<Sandbox> {
     const spec = makeSpec();
-    const slot = this.closed ? undefined : this.slots.get(specKey(spec));
+    const key = specKey(spec);
+    const slot = this.closed ? undefined : (this.slots.get(key) ?? this.observedSlot(key, spec));
     if (slot) {
       const now = this.now();
       while (slot.warm.length > 0) {
-        const entry = slot.warm.shift()!;
+        // Recycling hands out the sandbox that came back last (its memory is warm; the least recently
+        // used ones idle out when demand shrinks); single-use, the oldest (nearest its idle TTL) first.
+        const entry = this.options.recycle ? slot.warm.pop()! : slot.warm.shift()!;
         // Its deadline label must outlast this run, or our own reaper would remove it mid-run.
         const fits = now + limits.timeoutMs + BACKSTOP_SLACK_MS + this.options.graceMs <= entry.deadline;
         if (!entry.sandbox.alive || !fits) {
@@ -576,6 +620,10 @@ export class WarmPool implements SandboxSource {
         this.discard(keep.shift()!);
       }
       slot.warm = keep;
+      if (slot.observed && this.holds(slot) + slot.overflow === 0 && slot.peakDemand === 0) {
+        this.slots.delete(slot.key);
+        continue;
+      }
       this.replenish(slot);
     }
   }
