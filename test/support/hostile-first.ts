@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import type { ConnectedEngine } from '../../src/backends/docker/engine.js';
 import type { Sandbox } from '../../src/backends/docker/sandbox.js';
 import type { SandboxSource } from '../../src/backends/docker/sandbox-source.js';
+import { DockerExecutor } from '../../src/backends/selection/executors.js';
 import type { JobEnd } from '../../src/backends/supervisor/job-runner.js';
 import { type ConfigOverrides, loadConfig } from '../../src/config/config.js';
 import type { ExecuteOptions } from '../../src/core/executor.js';
