@@ -21,6 +21,11 @@ export interface ExecutionRunnerOptions {
   shutdownReason: unknown;
   /** An engine error was seen: re-check the engine's health now. */
   onEngineError: () => void;
+  /**
+   * Cluster workers: a job found stalled (its worker died) runs again, running → running with one
+   * more attempt, and only the latest attempt's result is written.
+   */
+  rerunStalled?: boolean;
   /** After `done` is published: the node forgets the live copy, counts, audits, schedules the webhook. */
   onFinished: (record: ExecutionRecord) => void;
 }
@@ -45,7 +50,11 @@ export class ExecutionRunner {
     const { store, events, executor, logger, metrics } = this.options;
     const startedAt = Date.now();
     try {
-      record.attempts = await store.markRunning(record.id, startedAt);
+      record.attempts = await store.markRunning(
+        record.id,
+        startedAt,
+        this.options.rerunStalled ? { rerun: true } : undefined,
+      );
     } catch (error) {
       logger.error({ err: error, executionId: record.id }, 'cannot mark execution running');
       return { lost: error };
@@ -79,7 +88,17 @@ export class ExecutionRunner {
   async finish(record: ExecutionRecord, outcome: Outcome): Promise<void> {
     const finishedAt = Date.now();
     try {
-      await this.options.store.finish(record.id, outcome, finishedAt);
+      const written = await this.options.store.finish(
+        record.id,
+        outcome,
+        finishedAt,
+        this.options.rerunStalled ? record.attempts : undefined,
+      );
+      if (!written && this.options.rerunStalled)
+        this.options.logger.warn(
+          { executionId: record.id },
+          'a result was already recorded; this one is dropped',
+        );
     } catch (error) {
       // The answer still goes to whoever waits; the store keeps it `running`, so a restart
       // re-queues or fails it according to server.recoverRunning.

@@ -14,7 +14,9 @@ export function redisBinary(): { bin: string } | { missing: string } {
     const installed = aptInstall(['redis-server']);
     if (installed !== true) return { missing: `Redis is not installed and ${installed}` };
   }
-  return existsSync(SERVER) ? { bin: SERVER } : { missing: 'apt installed redis-server but it is not at /usr/bin' };
+  return existsSync(SERVER)
+    ? { bin: SERVER }
+    : { missing: 'apt installed redis-server but it is not at /usr/bin' };
 }
 
 function answersPing(port: number): Promise<boolean> {

@@ -1,7 +1,14 @@
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BoxrunError } from '../../core/errors.js';
-import type { CancelOutcome, ExecutionJob, JobConsumer, JobProducer, QueueDepth, RunJob } from '../job-queue.js';
+import type {
+  CancelOutcome,
+  ExecutionJob,
+  JobConsumer,
+  JobProducer,
+  QueueDepth,
+  RunJob,
+} from '../job-queue.js';
 
 /** The one BullMQ queue every node of a cluster shares (keys under `boxrun:` in Redis). */
 export const QUEUE_NAME = 'executions';
@@ -86,9 +93,17 @@ export class BullmqJobProducer implements JobProducer {
     }
     if (state === 'completed' || state === 'failed') return null;
     await this.redis.publish(CANCEL_CHANNEL, JSON.stringify({ id, reason: String(reason) }));
-    this.events ??= new QueueEvents(QUEUE_NAME, { connection: connection(this.options.redisUrl), prefix: PREFIX });
+    this.events ??= new QueueEvents(QUEUE_NAME, {
+      connection: connection(this.options.redisUrl),
+      prefix: PREFIX,
+    });
     const events = this.events;
-    return { stopping: job.waitUntilFinished(events, 30_000).then(() => undefined, () => undefined) };
+    return {
+      stopping: job.waitUntilFinished(events, 30_000).then(
+        () => undefined,
+        () => undefined,
+      ),
+    };
   }
 
   depth(): QueueDepth {
@@ -232,7 +247,12 @@ export class BullmqJobConsumer implements JobConsumer {
   close(): Promise<void> {
     this.closed ??= (async () => {
       await this.worker.close();
-      await Promise.allSettled([this.events.close(), this.queue.close(), this.subscriber.quit(), this.redis.quit()]);
+      await Promise.allSettled([
+        this.events.close(),
+        this.queue.close(),
+        this.subscriber.quit(),
+        this.redis.quit(),
+      ]);
     })();
     return this.closed;
   }
