@@ -311,7 +311,11 @@ export class KyselyExecutionStore implements ExecutionStore {
         .where('state', 'in', options.rerun ? ['queued', 'running'] : ['queued'])
         .returning('attempts')
         .executeTakeFirst();
-      if (!row) throw new BoxrunError('NOT_FOUND', `execution ${id} is not ${options.rerun ? 'unfinished' : 'queued'}`);
+      if (!row)
+        throw new BoxrunError(
+          'NOT_FOUND',
+          `execution ${id} is not ${options.rerun ? 'unfinished' : 'queued'}`,
+        );
       return row.attempts;
     });
   }

@@ -137,6 +137,21 @@ export class ClusterWorker {
     return this.consumer.running;
   }
 
+  /** Readiness of a worker: engine, store and Redis reachable, not draining. */
+  async readiness(): Promise<{ ready: boolean; problems: string[]; running: number; draining: boolean }> {
+    const problems: string[] = [];
+    const health = await this.health.check();
+    problems.push(...health.problems);
+    if (!health.engine.reachable) problems.push(`engine unreachable: ${health.engine.error ?? 'unknown'}`);
+    await this.options.store
+      .checkWritable()
+      .catch((error: Error) => problems.push(`store not writable: ${error.message}`));
+    await this.redis.ping().catch((error: Error) => problems.push(`redis unreachable: ${error.message}`));
+    const draining = this.stopped !== null;
+    if (draining) problems.push('draining');
+    return { ready: problems.length === 0, problems, running: this.consumer.running, draining };
+  }
+
   /** Drain: stop taking jobs, let running ones finish within `graceMs`, then stop them (re-queued). */
   shutdown(graceMs = this.options.config.server.shutdownGraceMs): Promise<void> {
     this.stopped ??= (async () => {
