@@ -72,6 +72,9 @@ export class BullmqJobProducer implements JobProducer {
     await this.queue.add('execution', job, {
       jobId: job.id,
       priority: Math.min(pending, MAX_PRIORITY),
+      // A job fails (and is retried once) only when a drain stopped it or the store refused it; an
+      // execution's own failures are results, not job failures.
+      attempts: 2,
       removeOnComplete: true,
       removeOnFail: { count: 1000 },
     });

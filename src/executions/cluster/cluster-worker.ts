@@ -116,7 +116,12 @@ export class ClusterWorker {
     const record = await this.options.store.get(job.id);
     // Canceled (or finished by an earlier attempt) before this worker took it.
     if (!record || record.state === 'done') return;
-    await this.runner.run(record, signal);
+    const ended = await this.runner.run(record, signal);
+    // Stopped by a drain past its grace (the record is queued again) or not markable as running
+    // (the store was unreachable): failing the job makes BullMQ queue it once more (attempts: 2).
+    if (ended === 'requeued')
+      throw new BoxrunError('SHUTTING_DOWN', 'stopped by a worker drain; queued again');
+    if (typeof ended === 'object') throw ended.lost;
   }
 
   private async gaveUp(job: ExecutionJob, reason: string): Promise<void> {
