@@ -43,6 +43,14 @@ module.exports = {
       from: { path: '^src/', pathNot: '^src/server/' },
       to: { path: 'node_modules/(fastify|@fastify/|fastify-type-provider-zod)' },
     },
+    {
+      name: 'bullmq-only-in-cluster',
+      severity: 'error',
+      comment:
+        'BullMQ and ioredis live in executions/cluster/ only, loaded lazily by the cluster roles: role all (npm start) never needs Redis.',
+      from: { path: '^src/', pathNot: '^src/executions/cluster/' },
+      to: { path: 'node_modules/(bullmq|ioredis)/' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { clusterCommand } from './commands/cluster.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
 import { imagesCommand } from './commands/images.js';
@@ -25,6 +26,7 @@ for (const command of [
   mcpCommand(),
   testCommand(),
   serveCommand(),
+  clusterCommand(),
 ]) {
   program.addCommand(command);
 }

@@ -245,6 +245,20 @@ export const configSchema = z
         poolSize: z.number().int().min(1),
       })
       .strict(),
+    /** Cluster mode (docs/cluster.md): which side of the lifecycle this node runs, and where the queue is. */
+    cluster: z
+      .object({
+        /** `all` = one process (in-process queue); `api` accepts and answers; `worker` runs executions. */
+        role: z.enum(['all', 'api', 'worker']),
+        /** The BullMQ queue's Redis, `redis://host:6379/0`; required for `api` and `worker`. */
+        redis: z.string().refine((u) => u === '' || /^rediss?:\/\//.test(u), 'must be empty or redis://…'),
+        /**
+         * How long a worker's lock on a running job lasts (renewed at half); a dead worker's jobs run
+         * again about this long after it died. 0 = BullMQ's default (30 s).
+         */
+        lockDurationMs: z.number().int().min(0),
+      })
+      .strict(),
     /** Isolation tiers (docs/backends.md, "Isolation tiers"). */
     isolation: z
       .object({
@@ -387,6 +401,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): BoxrunConfi
       judge0Prefix: '/judge0',
     },
     store: { url: '', connectTimeoutMs: 5000, poolSize: 10 },
+    cluster: { role: 'all', redis: '', lockDurationMs: 0 },
     isolation: {
       vmRuntime: 'runsc',
       setupGvisor: false,

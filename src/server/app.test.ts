@@ -250,7 +250,8 @@ describe('service routes (no execution)', () => {
       expect(res.statusCode).toBe(503);
       expect(res.json().error.code).toBe('STORE_UNAVAILABLE');
       expect(res.headers['retry-after']).toBeDefined();
-      expect(app.boxrun.queue.queued + app.boxrun.queue.running).toBe(0);
+      const depth = app.boxrun.queueDepth();
+      expect(depth.queued + depth.running).toBe(0);
     } finally {
       other.exec('ROLLBACK');
       other.close();

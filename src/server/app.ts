@@ -8,6 +8,7 @@ import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { IsolationTier } from '../core/isolation.js';
+import { ExecutionService } from '../executions/execution-service.js';
 import { type BackendMetricSources, registerBackendMetrics } from '../hygiene/backend-metrics.js';
 import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -15,7 +16,6 @@ import type { ExecutionStore } from '../store/execution-store.js';
 import { ApiKeyAuthenticator, type AuthenticatedCaller } from './auth.js';
 import { DEFAULT_FIELDS, isJudge0Execution, judge0Languages, submissionView } from './compat/judge0.js';
 import { PistonRuntimes } from './compat/piston-runtimes.js';
-import { ExecutionService } from './execution-service.js';
 import { sendError } from './http-errors.js';
 import { type PoolSample, ServiceMetrics } from './metrics.js';
 import type { RouteContext } from './route-context.js';
@@ -90,8 +90,8 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
 
   const metrics: ServiceMetrics = new ServiceMetrics({
-    queued: () => service.queue.queued,
-    running: () => service.queue.running,
+    queued: () => service.queueDepth().queued,
+    running: () => service.queueDepth().running,
     pool: () => (executor as { poolStats?: () => PoolSample | null }).poolStats?.() ?? null,
   });
   registerBackendMetrics(metrics.registry, options.backendMetrics ?? {});

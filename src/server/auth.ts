@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
-import type { Caller } from './execution-service.js';
+import type { Caller } from '../executions/execution-service.js';
 
 export interface AuthenticatedCaller extends Caller {
   /** Body size this caller may send (bytes). */

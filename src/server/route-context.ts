@@ -1,7 +1,7 @@
 import type { BoxrunConfig } from '../config/config.js';
+import type { ExecutionService } from '../executions/execution-service.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import type { ApiKeyAuthenticator } from './auth.js';
-import type { ExecutionService } from './execution-service.js';
 
 /** What every route module gets. */
 export interface RouteContext {

@@ -91,13 +91,20 @@ export interface ExecutionStore {
   list(query: ListQuery): Promise<ListPage>;
   /** Queued executions, oldest first (what a start has to run). */
   queued(): Promise<ExecutionRecord[]>;
-  /** queued → running; resolves with the attempt number, rejects NOT_FOUND when it is not queued. */
-  markRunning(id: string, at: number): Promise<number>;
-  /** Records the outcome unless one was already recorded; resolves with whether this call wrote it. */
+  /**
+   * queued → running; resolves with the attempt number, rejects NOT_FOUND when it is not queued.
+   * `rerun`: also running → running (a cluster job found stalled runs again; attempts counts it).
+   */
+  markRunning(id: string, at: number, options?: { rerun?: boolean }): Promise<number>;
+  /**
+   * Records the outcome unless one was already recorded (and, given `attempt`, unless another
+   * attempt started since); resolves with whether this call wrote it.
+   */
   finish(
     id: string,
     outcome: { result: ExecutionResult } | { error: ExecutionFailure },
     at: number,
+    attempt?: number,
   ): Promise<boolean>;
   /** Back to queued (a shutdown stopped it mid-run). */
   requeue(id: string): Promise<void>;

@@ -302,16 +302,20 @@ export class KyselyExecutionStore implements ExecutionStore {
     );
   }
 
-  markRunning(id: string, at: number): Promise<number> {
+  markRunning(id: string, at: number, options: { rerun?: boolean } = {}): Promise<number> {
     return this.guard('markRunning', async (db) => {
       const row = await db
         .updateTable('executions')
         .set((eb) => ({ state: 'running', started_at: at, attempts: eb('attempts', '+', 1) }))
         .where('id', '=', id)
-        .where('state', '=', 'queued')
+        .where('state', 'in', options.rerun ? ['queued', 'running'] : ['queued'])
         .returning('attempts')
         .executeTakeFirst();
-      if (!row) throw new BoxrunError('NOT_FOUND', `execution ${id} is not queued`);
+      if (!row)
+        throw new BoxrunError(
+          'NOT_FOUND',
+          `execution ${id} is not ${options.rerun ? 'unfinished' : 'queued'}`,
+        );
       return row.attempts;
     });
   }
@@ -320,10 +324,13 @@ export class KyselyExecutionStore implements ExecutionStore {
     id: string,
     outcome: { result: ExecutionResult } | { error: ExecutionFailure },
     at: number,
+    attempt?: number,
   ): Promise<boolean> {
     return this.guard('finish', async (db) => {
-      // Only an unfinished execution takes a result: a result is never written twice.
-      const done = await db
+      // Only an unfinished execution takes a result: a result is never written twice. With an
+      // attempt, only that attempt's: a worker presumed dead whose job runs again elsewhere cannot
+      // overwrite (or pre-empt) the rerun's result.
+      let update = db
         .updateTable('executions')
         .set({
           state: 'done',
@@ -332,8 +339,9 @@ export class KyselyExecutionStore implements ExecutionStore {
           finished_at: at,
         })
         .where('id', '=', id)
-        .where('state', '!=', 'done')
-        .executeTakeFirst();
+        .where('state', '!=', 'done');
+      if (attempt !== undefined) update = update.where('attempts', '=', attempt);
+      const done = await update.executeTakeFirst();
       return done.numUpdatedRows > 0n;
     });
   }

@@ -123,6 +123,30 @@ describe.each(backends)('ExecutionStore on %s', (_name, open, skip) => {
     await store.close();
   });
 
+  it.skipIf(skip)(
+    "reruns a stalled execution as a new attempt and keeps only that attempt's result",
+    async () => {
+      const { store } = await open();
+      await store.insert([execution('s')]);
+      expect(await store.markRunning('s', 10)).toBe(1);
+      // The first worker died; its job runs again elsewhere.
+      expect(await store.markRunning('s', 20, { rerun: true })).toBe(2);
+      const late = { error: { code: 'INTERNAL', message: 'the presumed-dead first attempt' } };
+      expect(await store.finish('s', late, 30, 1)).toBe(false);
+      const second = { error: { code: 'CANCELED', message: 'the second attempt' } };
+      expect(await store.finish('s', second, 31, 2)).toBe(true);
+      expect(await store.finish('s', late, 32, 2)).toBe(false);
+      expect(await store.get('s')).toMatchObject({
+        state: 'done',
+        attempts: 2,
+        error: second.error,
+        finishedAt: 31,
+      });
+      await expect(store.markRunning('s', 40, { rerun: true })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await store.close();
+    },
+  );
+
   it.skipIf(skip)('marks running once, writes a result once and counts attempts', async () => {
     const { store } = await open();
     await store.insert([execution('r')]);

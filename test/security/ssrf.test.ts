@@ -1,7 +1,7 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkCallbackUrl, guardedLookup } from '../../src/server/callback-guard.js';
+import { checkCallbackUrl, guardedLookup } from '../../src/executions/callback-guard.js';
 
 /**
  * SSRF through callbacks (Judge0's CVE-2024-29021): a callback URL may not point at loopback, the

@@ -102,6 +102,7 @@ export function serveCommand(): Command {
       nonNegativeInt,
     )
     .option('--max-queued <n>', 'executions waiting (server.max_queued)', nonNegativeInt)
+    .option('--role <role>', 'cluster role: all (one process), api or worker (cluster.role; docs/cluster.md)')
     .option('--hash-key <key>', 'print the sha256 digest of an API key (for server.api_keys) and exit')
     .option('--print-webhook-secret', 'print the webhook signing secret in use and exit')
     .action(async (opts) => {
@@ -109,8 +110,13 @@ export function serveCommand(): Command {
         console.log(hashApiKey(String(opts.hashKey)));
         return;
       }
+      if (opts.role !== undefined && !['all', 'api', 'worker'].includes(String(opts.role))) {
+        process.stderr.write(`boxrun: --role must be all, api or worker (got ${String(opts.role)})\n`);
+        process.exit(EXIT_USAGE);
+      }
       const overrides: ConfigOverrides = {
         ...(opts.store ? { store: { url: String(opts.store) } } : {}),
+        ...(opts.role ? { cluster: { role: opts.role as 'all' | 'api' | 'worker' } } : {}),
         server: {
           ...(opts.host ? { host: opts.host } : {}),
           ...(opts.port !== undefined ? { port: opts.port } : {}),
@@ -137,7 +143,24 @@ export function serveCommand(): Command {
         await store.close();
         return;
       }
-      const logger = pino({ level: config.server.logLevel, base: { service: 'boxrun' } });
+      if (config.cluster.role !== 'all' && (!config.cluster.redis || !config.store.url)) {
+        process.stderr.write(
+          `boxrun: role ${config.cluster.role} needs cluster.redis (BOXRUN_CLUSTER_REDIS) and store.url (BOXRUN_STORE_URL, PostgreSQL)\n`,
+        );
+        await store.close();
+        process.exit(EXIT_USAGE);
+      }
+      if (config.cluster.role === 'api') {
+        process.stderr.write(
+          'boxrun: role api is not available yet (docs/cluster.md, "How the queue works")\n',
+        );
+        await store.close();
+        process.exit(EXIT_USAGE);
+      }
+      const logger = pino({
+        level: config.server.logLevel,
+        base: { service: 'boxrun', ...(config.cluster.role === 'all' ? {} : { role: config.cluster.role }) },
+      });
       if (config.server.warmPool && config.pool.size === 0)
         config = { ...config, pool: { ...config.pool, size: 1 } };
       let backends: ServiceBackends;
@@ -147,6 +170,10 @@ export function serveCommand(): Command {
         process.stderr.write(`boxrun: ${(error as Error).message}\n`);
         await store.close();
         process.exit(EXIT_UNAVAILABLE);
+      }
+      if (config.cluster.role === 'worker') {
+        await serveWorker(config, store, backends, logger);
+        return;
       }
       const { executor, engines, readinessChecks, backendMetrics, assertTierAvailable } = backends;
       const sessions = new SessionManager({ config, engines });
@@ -195,4 +222,71 @@ export function serveCommand(): Command {
         process.exit(EXIT_UNAVAILABLE);
       }
     });
+}
+
+/**
+ * A `worker` node: runs executions from the cluster's queue on the local engine and answers only
+ * /healthz, /readyz and /metrics. SIGTERM drains (stop taking, finish running ones) and exits 0.
+ * BullMQ and Redis are loaded here only, so role all never needs them.
+ */
+async function serveWorker(
+  config: BoxrunConfig,
+  store: ExecutionStore,
+  backends: ServiceBackends,
+  logger: Logger,
+): Promise<void> {
+  const { ClusterWorker } = await import('../../executions/cluster/cluster-worker.js');
+  const { buildWorkerApp } = await import('../../server/worker-app.js');
+  let worker: InstanceType<typeof ClusterWorker> | null = null;
+  const { app, metrics } = buildWorkerApp({
+    worker: {
+      get running() {
+        return worker?.running ?? 0;
+      },
+      readiness: () => worker!.readiness(),
+    },
+    logger,
+    maxConcurrent: config.server.maxConcurrent,
+  });
+  worker = new ClusterWorker({
+    config,
+    executor: backends.executor,
+    store,
+    logger,
+    metrics,
+    engine: config.docker.host ?? 'default',
+    version: '0.1.0',
+    ...(config.cluster.lockDurationMs ? { lockDurationMs: config.cluster.lockDurationMs } : {}),
+  });
+  void backends.executor.warmup().catch((error) => logger.warn({ err: error }, 'warmup failed'));
+  worker.start();
+  let closing: Promise<void> | null = null;
+  const close = (signal: string) => {
+    closing ??= (async () => {
+      logger.info({ signal }, 'draining');
+      try {
+        await worker!.shutdown();
+        await app.close();
+        await backends.close();
+      } catch (error) {
+        logger.error({ err: error }, 'error while shutting down');
+        process.exitCode = EXIT_INTERNAL;
+      } finally {
+        await store.close();
+        logger.info('stopped');
+      }
+    })();
+    return closing;
+  };
+  process.once('SIGTERM', () => void close('SIGTERM'));
+  process.once('SIGINT', () => void close('SIGINT'));
+  try {
+    const address = await app.listen({ host: config.server.host, port: config.server.port });
+    const url = address.replace('0.0.0.0', '127.0.0.1');
+    process.stderr.write(`boxrun: worker ${worker.id} taking executions; probes on ${url}\n`);
+  } catch (error) {
+    process.stderr.write(`boxrun: cannot listen: ${(error as Error).message}\n`);
+    await close('listen-failed');
+    process.exit(EXIT_UNAVAILABLE);
+  }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BoxrunError } from '../../core/errors.js';
-import { executionView } from '../execution-service.js';
+import { executionView } from '../../executions/execution-service.js';
 import type { RouteContext } from '../route-context.js';
 import {
   batchBodySchema,

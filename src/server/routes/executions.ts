@@ -3,9 +3,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { BoxrunError } from '../../core/errors.js';
 import { encodeBytes } from '../../core/verdict.js';
+import { executionView } from '../../executions/execution-service.js';
 import type { LiveEvent } from '../../executions/live-events.js';
 import type { ExecutionRecord } from '../../store/execution-store.js';
-import { executionView } from '../execution-service.js';
 import { errorBody, httpStatusFor, retryAfterFor } from '../http-errors.js';
 import type { RouteContext } from '../route-context.js';
 import {

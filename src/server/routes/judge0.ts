@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isBoxrunError } from '../../core/errors.js';
+import type { SubmitItem } from '../../executions/execution-service.js';
 import { planExecution } from '../../runtimes/plan.js';
 import type { ExecutionRecord } from '../../store/execution-store.js';
 import {
@@ -17,7 +18,6 @@ import {
   redirectStderr,
   submissionView,
 } from '../compat/judge0.js';
-import type { SubmitItem } from '../execution-service.js';
 import { toBoxrunError } from '../http-errors.js';
 import type { RouteContext } from '../route-context.js';
 import { serviceRequestSchema } from '../schemas.js';
@@ -328,7 +328,7 @@ export async function registerJudge0Routes(
     '/workers',
     { schema: { summary: 'Judge0: workers (the one queue)', tags: ['judge0'] } },
     async () => {
-      const { queued, running } = service.queue;
+      const { queued, running } = service.queueDepth();
       const count = ctx.config.server.maxConcurrent;
       return [
         {

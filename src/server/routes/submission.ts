@@ -1,8 +1,8 @@
 import { BoxrunError, isBoxrunError } from '../../core/errors.js';
 import type { ExecutionRequest } from '../../core/request.js';
+import { checkCallbackUrl } from '../../executions/callback-guard.js';
+import type { SubmitItem } from '../../executions/execution-service.js';
 import { planExecution } from '../../runtimes/plan.js';
-import { checkCallbackUrl } from '../callback-guard.js';
-import type { SubmitItem } from '../execution-service.js';
 import type { RouteContext } from '../route-context.js';
 import type { ServiceRequest } from '../schemas.js';
 

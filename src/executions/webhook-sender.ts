@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import type { ExecutionStore, WebhookDelivery } from '../store/execution-store.js';
 import { guardedLookup, isPrivateAddress } from './callback-guard.js';
-import type { ServiceMetrics } from './metrics.js';
+import type { ExecutionMetrics } from './execution-metrics.js';
 
 export const SIGNATURE_HEADER = 'x-boxrun-signature';
 
@@ -17,7 +17,7 @@ export interface WebhookSenderOptions {
   timeoutMs: number;
   allowPrivate: boolean;
   logger: Logger;
-  metrics: ServiceMetrics;
+  metrics: ExecutionMetrics;
   /** What to send for an execution (its public view, POSTed), or null when it is gone. */
   payloadFor: (executionId: string) => Promise<WebhookPayload | null>;
 }
