@@ -392,6 +392,7 @@ export class DockerExecutor implements Executor {
       ...(mounts ? { mounts: dockerMounts(mounts) } : {}),
       ...(supervisorVolume ? { supervisorVolume } : {}),
       ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
+      ...(this.isolationLevel() === 'vm' ? { ownKernel: true } : {}),
       ...(seccompProfile ? { seccompProfile } : {}),
       ...(networkMode ? { networkMode } : {}),
       ...(this.config.docker.apparmorProfile ? { apparmorProfile: this.config.docker.apparmorProfile } : {}),
