@@ -364,9 +364,10 @@ static void exec_child(int in_fd, int out_fd, int err_fd, int err_pipe) {
       write(err_pipe, &e, sizeof e);
       _exit(127);
     }
-    /* Per uid, and this uid is the program's alone (a kernel of the sandbox's own: gVisor). */
+    /* Per uid, and this uid is the program's alone (a kernel of the sandbox's own: gVisor). Less
+     * one: the supervisor's slot, as it takes one of the container's pids limit under runc. */
     if (nproc > 0) {
-      rl.rlim_cur = rl.rlim_max = (rlim_t)nproc;
+      rl.rlim_cur = rl.rlim_max = (rlim_t)(nproc > 1 ? nproc - 1 : 1);
       setrlimit(RLIMIT_NPROC, &rl);
     }
   }

@@ -6,7 +6,7 @@ import type { ExecutionResult } from '../../src/core/result.js';
 import { ServiceMetrics } from '../../src/server/metrics.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 import { dockerExecutor } from '../helpers.js';
-import { eventually, program } from './harness.js';
+import { eventually, onGvisor, program } from './harness.js';
 
 /**
  * Recycled sandboxes (pool.recycle): job A leaves something behind in every way a program can,
@@ -270,7 +270,10 @@ const hostileFirst = (): Executor => {
     },
   }) as Executor;
 };
-describeExecutorConformance('docker, recycled after a hostile job', hostileFirst, { runtimes: ['python'] });
+describeExecutorConformance('docker, recycled after a hostile job', hostileFirst, {
+  runtimes: ['python'],
+  gvisor: onGvisor,
+});
 describe('docker, recycled after a hostile job: the pool', () => {
   it('recycled sandboxes', () => {
     expect(hostileExecutor?.poolStats()?.recycled ?? 0).toBeGreaterThan(0);
