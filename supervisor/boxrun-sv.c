@@ -2,7 +2,7 @@
  * boxrun-sv: the in-container supervisor.
  *
  * It runs as PID 1 of every sandbox container, as the same unprivileged user as the program it
- * supervises. The host talks to it over the container's attached stdio, so no `docker exec`, no
+ * supervises (on gVisor, with --user, as root with split uids: see separate_user). The host talks to it over the container's attached stdio, so no `docker exec`, no
  * archive API and no host path is ever involved:
  *
  *   host -> sv (container stdin):  frames  [type:u8][len:u32 BE][payload]
