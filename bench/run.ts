@@ -248,7 +248,7 @@ async function gvisorRows(): Promise<void> {
   );
   const rows: (string | number)[][] = [];
   try {
-    for (const e of Object.values(executors)) await e.warmup();
+    // No warmup(): it checks every runtime's image; each pool fills on its first execution below.
     for (const p of progs) {
       const runs = new Map<string, RunOnce>();
       for (const [name, e] of Object.entries(executors)) runs.set(name, await boxrunPath(e, p));
