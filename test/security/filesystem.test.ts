@@ -203,7 +203,11 @@ mount -t tmpfs none /tmp 2>/dev/null || echo mount-refused
 cp /bin/bash /tmp/suid-bash && chmod 4755 /tmp/suid-bash && /tmp/suid-bash -p -c 'echo suid-euid=$(id -u)'
 grep -E ' /(box|tmp) ' /proc/self/mountinfo | grep -c nosuid
 `;
-    const r = await attack(executor, program('bash', script));
+    // Under gVisor this script takes 7-10 s of CPU on the loaded test machine (the /proc walk, cp).
+    const r = await attack(
+      executor,
+      program('bash', script, onGvisor ? { limits: { timeoutMs: 30_000 } } : {}),
+    );
     expect(r).toHaveStatus(onGvisor ? 'runtime_error' : 'ok');
     if (onGvisor) {
       // gVisor's /proc/self/status has no NoNewPrivs line and its mountinfo lists no nosuid (the
