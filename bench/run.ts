@@ -212,7 +212,71 @@ function table(header: string[], rows: (string | number)[][]): string {
   ].join('\n');
 }
 
+/**
+ * `--gvisor`: only the gVisor rows and their runc twins — one-shot and warm (single-use pool) for
+ * each program, round-robin over the four paths, on the engine's `isolation.vm_runtime`.
+ */
+async function gvisorRows(): Promise<void> {
+  const base = loadConfig();
+  const runtime = base.isolation.vmRuntime;
+  // Python and C: node's start under gVisor is seconds on this loaded machine (docs/backends.md).
+  const progs = programs(base).filter((p) => p.runtime !== 'javascript');
+  const withRuntime = (vm: boolean, poolSize: number) =>
+    loadConfig({
+      overrides: {
+        docker: { runtime: vm ? runtime : undefined },
+        pool: {
+          size: poolSize,
+          runtimes: progs.map((p) => p.runtime),
+          compile: false,
+          maxTotal: 64,
+          recycle: false,
+        },
+      },
+    });
+  const executors = {
+    'runc one-shot': new DockerExecutor({ config: withRuntime(false, 0) }),
+    'runc warm': new DockerExecutor({ config: withRuntime(false, LATENCY_POOL_SIZE) }),
+    [`${runtime} one-shot`]: new DockerExecutor({ config: withRuntime(true, 0) }),
+    [`${runtime} warm`]: new DockerExecutor({ config: withRuntime(true, LATENCY_POOL_SIZE) }),
+  };
+  const { docker } = await executors['runc one-shot'].engine();
+  const host = await machine(docker);
+  log(`boxrun bench --gvisor: ${RUNS} runs per path and program (runc vs ${runtime})`);
+  log(
+    `machine: ${host.cores} × ${host.cpu}, ${host.memoryGiB} GiB, load ${host.loadAverageAtStart.join(' ')}`,
+  );
+  const rows: (string | number)[][] = [];
+  try {
+    // No warmup(): it checks every runtime's image; each pool fills on its first execution below.
+    for (const p of progs) {
+      const runs = new Map<string, RunOnce>();
+      for (const [name, e] of Object.entries(executors)) runs.set(name, await boxrunPath(e, p));
+      for (const [, run] of runs) for (let i = 0; i < 3; i++) await run(); // warm caches
+      const samples = new Map<string, number[]>([...runs.keys()].map((n) => [n, []]));
+      for (let i = 0; i < RUNS; i++) {
+        for (const [name, run] of runs) {
+          const e = (executors as Record<string, DockerExecutor>)[name];
+          if (e && name.endsWith('warm')) await poolSettled(e, 60_000);
+          samples.get(name)!.push(await timeOnce(run, p.expected));
+        }
+      }
+      for (const [name, ms] of samples) {
+        const s = summarize(ms);
+        rows.push([p.name, name, s.p50, s.p90, s.p99]);
+      }
+      log(`${p.name}: done`);
+    }
+  } finally {
+    for (const e of Object.values(executors)) await e.close();
+  }
+  const loadAtEnd = loadavg().map((x) => Math.round(x * 100) / 100);
+  console.log(table(['program', 'path', 'p50 ms', 'p90 ms', 'p99 ms'], rows));
+  console.log(`load average at start ${host.loadAverageAtStart.join(' ')}, at end ${loadAtEnd.join(' ')}`);
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--gvisor')) return gvisorRows();
   const started = Date.now();
   const config = loadConfig();
   const oneshot = new DockerExecutor({ config });

@@ -24,8 +24,8 @@ BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false npx vitest run --repo
 vitest_rc=$?
 
 # The security suite again with every sandbox on gVisor (the conformance suite's gVisor run is in
-# test/integration/gvisor.test.ts), when the engine has runsc registered. Opt-in until the gVisor
-# differences it still trips over are handled (docs/backends.md, "What differs under gVisor").
+# test/integration/gvisor.test.ts), when the engine has runsc registered. Opt-in until the cases
+# it still fails are closed (docs/backends.md, "The security suite on gVisor" lists them).
 runsc_report=""
 if [ "${BOXRUN_TEST_SECURITY_ON_GVISOR:-0}" != "1" ]; then
   echo "== security suite on gVisor: not run (BOXRUN_TEST_SECURITY_ON_GVISOR=1 runs it)"

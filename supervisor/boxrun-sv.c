@@ -2,7 +2,7 @@
  * boxrun-sv: the in-container supervisor.
  *
  * It runs as PID 1 of every sandbox container, as the same unprivileged user as the program it
- * supervises. The host talks to it over the container's attached stdio, so no `docker exec`, no
+ * supervises (on gVisor, with --user, as root with split uids: see separate_user). The host talks to it over the container's attached stdio, so no `docker exec`, no
  * archive API and no host path is ever involved:
  *
  *   host -> sv (container stdin):  frames  [type:u8][len:u32 BE][payload]
@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -60,7 +61,7 @@ typedef struct {
 
 static list_t argv_list, env_list, out_patterns;
 static char cwd_rel[4096] = "";
-static long long timeout_ms, cpu_ms, output_bytes, files_bytes, file_size_bytes, stack_bytes, nofile, max_files;
+static long long timeout_ms, cpu_ms, output_bytes, files_bytes, file_size_bytes, stack_bytes, nofile, max_files, nproc;
 /* Session mode (--session): the container outlives one job; files in the work dir persist between
  * jobs, every process of a job still dies when it ends. */
 static int session_mode;
@@ -69,10 +70,20 @@ static const char *work_dir = WORK_DIR;
  * resets the container to its initial state and proves it ("reset between jobs" below), and only then
  * waits for another job. */
 static int recycle_requested;
+/* --user UID:GID (the gVisor tier, docs/backends.md): started as root with only CAP_SETUID and
+ * CAP_SETGID, the supervisor keeps real and saved uid 0 and works as UID (effective, so files are
+ * the program's), and the program runs with all three uids UID. A signal needs the sender's real or
+ * effective uid to match the target's real or saved one, so the program can no longer signal PID 1
+ * (gVisor, unlike Linux, does not drop signals sent to a namespace's init), while the supervisor,
+ * effective UID, can still kill it. RLIMIT_NPROC counts the program's uid only: a fork bomb
+ * cannot take the supervisor's process slots. */
+static int separate_user;
+static uid_t program_uid;
+static gid_t program_gid;
 
 static void reset_limits(void) {
   timeout_ms = 10000, cpu_ms = 0, output_bytes = 1 << 20, files_bytes = 64 << 20;
-  file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000;
+  file_size_bytes = 0, stack_bytes = 64LL << 20, nofile = 0, max_files = 1000, nproc = 0;
   recycle_requested = 0;
 }
 
@@ -231,6 +242,7 @@ static void set_limit(const char *kv) {
   else if (IS("stack_bytes")) stack_bytes = v;
   else if (IS("nofile")) nofile = v;
   else if (IS("max_files")) max_files = v;
+  else if (IS("nproc")) nproc = v;
   else if (IS("recycle")) recycle_requested = v != 0;
 #undef IS
 }
@@ -342,6 +354,22 @@ static void exec_child(int in_fd, int out_fd, int err_fd, int err_pipe) {
     int e = errno;
     write(err_pipe, &e, sizeof e);
     _exit(127);
+  }
+  if (separate_user) {
+    /* Every uid becomes the program's: the permitted capabilities go with uid 0, and
+     * no-new-privileges (set on the container too) keeps exec from granting any back. */
+    if (setresgid(program_gid, program_gid, program_gid) < 0 || setresuid(program_uid, program_uid, program_uid) < 0 ||
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+      int e = errno;
+      write(err_pipe, &e, sizeof e);
+      _exit(127);
+    }
+    /* Per uid, and this uid is the program's alone (a kernel of the sandbox's own: gVisor). Less
+     * one: the supervisor's slot, as it takes one of the container's pids limit under runc. */
+    if (nproc > 0) {
+      rl.rlim_cur = rl.rlim_max = (rlim_t)(nproc > 1 ? nproc - 1 : 1);
+      setrlimit(RLIMIT_NPROC, &rl);
+    }
   }
   /* Only 0-2 and the exec-error pipe survive into the program. */
   if (err_pipe > 3) close_range(3, (unsigned)err_pipe - 1, 0);
@@ -773,7 +801,7 @@ static const char *reset_container(long long until) {
   if (remove_sysv("/proc/sysvipc/shm", 0) != 0) return "SysV shared memory left";
   if (remove_sysv("/proc/sysvipc/sem", 1) != 0) return "SysV semaphores left";
   if (remove_sysv("/proc/sysvipc/msg", 2) != 0) return "SysV message queues left";
-  uid_t me = getuid();
+  uid_t me = geteuid(); /* the program's uid, also with --user */
   for (int i = 0; i < rw_mount_count; i++) {
     struct stat st;
     if (lstat(rw_mounts[i].path, &st) == 0) restore_tree(rw_mounts[i].path, st.st_dev, me, 0);
@@ -1101,7 +1129,19 @@ int main(int argc, char **argv) {
 int main(int argc, char **argv) {
   int arg = 1;
   if (argc > arg && strcmp(argv[arg], "--session") == 0) session_mode = 1, arg++;
+  if (argc > arg + 1 && strcmp(argv[arg], "--user") == 0) {
+    unsigned uid, gid;
+    if (sscanf(argv[arg + 1], "%u:%u", &uid, &gid) != 2 || uid == 0) fail("bad --user %s", argv[arg + 1]);
+    separate_user = 1, program_uid = uid, program_gid = gid, arg += 2;
+  }
   if (argc > arg) work_dir = argv[arg];
+  if (separate_user) {
+    /* Real and saved uid stay 0 (see separate_user); groups are the program's outright. */
+    if (getuid() != 0) fail("--user needs the supervisor to start as root");
+    if (setgroups(0, NULL) < 0 || setresgid(program_gid, program_gid, program_gid) < 0 ||
+        setresuid(0, program_uid, 0) < 0)
+      fail("--user: %s", strerror(errno));
+  }
   prctl(PR_SET_DUMPABLE, 0);
   signal(SIGPIPE, SIG_IGN);
   umask(022);

@@ -91,6 +91,8 @@ function supervisorLimits(limits: ResourceLimits, filesBytes: number): Record<st
     files_bytes: filesBytes,
     file_size_bytes: limits.diskMb * 1024 * 1024,
     stack_bytes: Math.min(limits.memoryMb, 256) * 1024 * 1024,
+    // Applied only where the sandbox has a kernel of its own (boxrun-sv --user: gVisor).
+    nproc: limits.pids,
   };
 }
 

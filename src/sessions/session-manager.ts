@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type Docker from 'dockerode';
 import { createContainerSpec } from '../backends/docker/container-spec.js';
 import type { ConnectedEngine } from '../backends/docker/engine.js';
+import { dockerIsolationLevel } from '../backends/docker/gvisor.js';
 import { ImageManager } from '../backends/docker/image-manager.js';
 import { Sandbox } from '../backends/docker/sandbox.js';
 import { resolveSeccompProfile, seccompSecurityOption } from '../backends/docker/security-profile.js';
@@ -143,6 +144,7 @@ export class SessionManager {
         session: true,
         ...(supervisorVolume ? { supervisorVolume } : {}),
         ...(config.docker.runtime ? { runtime: config.docker.runtime } : {}),
+        ...(dockerIsolationLevel(config) === 'vm' ? { ownKernel: true } : {}),
         ...(seccompProfile ? { seccompProfile } : {}),
         ...(config.docker.apparmorProfile ? { apparmorProfile: config.docker.apparmorProfile } : {}),
       });

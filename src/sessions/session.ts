@@ -109,6 +109,8 @@ function supervisorLimits(limits: ResourceLimits, timeoutMs: number): Record<str
     files_bytes: MAX_READ_BYTES,
     file_size_bytes: limits.diskMb * 1024 * 1024,
     stack_bytes: Math.min(limits.memoryMb, 256) * 1024 * 1024,
+    // Applied only where the sandbox has a kernel of its own (boxrun-sv --user: gVisor).
+    nproc: limits.pids,
   };
 }
 

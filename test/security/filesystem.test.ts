@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { attack, expectHostAndBoxrunFine, keyValues, program, securityExecutor } from './harness.js';
+import {
+  attack,
+  expectHostAndBoxrunFine,
+  keyValues,
+  onGvisor,
+  program,
+  securityExecutor,
+} from './harness.js';
 
 /** Every privileged kernel interface a program might reach for, with the errno it gets. */
 const kernelProbe = `#define _GNU_SOURCE
@@ -165,9 +172,23 @@ int main(void) {
       r_kmsg: ['ENOENT', 'EACCES'],
       r_dev_mem: ['ENOENT', 'EACCES'],
     };
+    if (onGvisor) {
+      // gVisor's kernel refuses what it does not implement with ENOSYS/ENOENT/EOPNOTSUPP/ENODEV
+      // (no keyrings: EACCES; no /proc/keys: -1) instead of a seccomp EPERM: refused all the same.
+      // Lowering oom_score_adj is allowed there and moot: gVisor's OOM ends the whole sandbox.
+      // NOT accepted, so this test fails on gVisor today: gVisor does not apply the seccomp profile
+      // inside the sandbox (docs/backends.md), so unshare(CLONE_NEWUSER) succeeds and, inside that
+      // user namespace, so do the other unshares and mknod. All stay inside gVisor's kernel, but
+      // they are a gap to close (a filter installed by boxrun-sv for the program).
+      const notImplemented = ['ENOSYS', 'ENOENT', 'EOPNOTSUPP', 'ENODEV'];
+      for (const [what, allowed] of Object.entries(expected))
+        if (!what.startsWith('unshare_') && what !== 'clone_newuser' && what !== 'mknod_dev')
+          expected[what] = [...allowed, ...notImplemented, ...(/key/.test(what) ? ['EACCES'] : [])];
+      expected.w_self_oom_low = ['EACCES', 'ok'];
+    }
     for (const [what, allowed] of Object.entries(expected)) expect(allowed, what).toContain(kv[what]);
-    // /proc/keys is masked with /dev/null.
-    expect(kv.keys_bytes).toBe('0');
+    // /proc/keys is masked with /dev/null (gVisor has none: -1).
+    expect(onGvisor ? ['0', '-1'] : ['0']).toContain(kv.keys_bytes);
     // io_uring is NOT blocked by Docker 20.10's default seccomp profile (EFAULT means the kernel
     // looked at the arguments). Documented in SECURITY.md as a known limit; recorded, not asserted.
     expect(kv.io_uring_setup).toBeDefined();
@@ -188,8 +209,32 @@ mount -t tmpfs none /tmp 2>/dev/null || echo mount-refused
 cp /bin/bash /tmp/suid-bash && chmod 4755 /tmp/suid-bash && /tmp/suid-bash -p -c 'echo suid-euid=$(id -u)'
 grep -E ' /(box|tmp) ' /proc/self/mountinfo | grep -c nosuid
 `;
-    const r = await attack(executor, program('bash', script));
-    expect(r).toHaveStatus('ok');
+    // Under gVisor this script takes 7-10 s of CPU on the loaded test machine (the /proc walk, cp).
+    const r = await attack(
+      executor,
+      program('bash', script, onGvisor ? { limits: { timeoutMs: 30_000 } } : {}),
+    );
+    expect(r).toHaveStatus(onGvisor ? 'runtime_error' : 'ok');
+    if (onGvisor) {
+      // gVisor's /proc/self/status has no NoNewPrivs line and its mountinfo lists no nosuid (the
+      // last grep -c finds 0 and fails the script); user namespaces are gVisor's own (see the test
+      // above). What no-new-privileges and nosuid are for holds: su and a setuid copy of bash run
+      // with uid 1000 in every slot and no capabilities.
+      expect(r.stdout).toBe(
+        [
+          'Uid:\t1000\t1000\t1000\t1000',
+          'CapEff:\t0000000000000000',
+          'no-sudo',
+          'unshare-n-refused',
+          'unshare-m-refused',
+          'mount-refused',
+          'suid-euid=1000',
+          '0',
+          '',
+        ].join('\n'),
+      );
+      return expectHostAndBoxrunFine(executor, r.id);
+    }
     // The setuid-root su runs with the caller's uid in every slot and no capabilities
     // (no-new-privileges): without it, the effective and saved uids would be 0.
     expect(r.stdout).toBe(
@@ -246,6 +291,17 @@ cat /proc/self/mountinfo
       // Only the usual kinds: the image's overlay, tmpfs, proc, sysfs, cgroup, devpts, mqueue.
       const kinds = new Set(['overlay', 'tmpfs', 'proc', 'sysfs', 'cgroup', 'cgroup2', 'devpts', 'mqueue']);
       const hostBinds = mounts.filter((m) => !kinds.has(m.fstype));
+      if (onGvisor) {
+        // gVisor's gofer serves the image's root and Docker's three files over 9p, read-only; the
+        // mountinfo root of each is '/', so no host path shows.
+        for (const m of hostBinds) {
+          expect(m.fstype).toBe('9p');
+          expect(['/', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf']).toContain(m.point);
+          expect(m.root).toBe('/');
+        }
+        expect(r.stdout).toMatch(/ \/ ro .* - 9p /);
+        return expectHostAndBoxrunFine(executor, r.id);
+      }
       // Docker's own per-container files are the only host-filesystem binds (read-only, its own).
       for (const m of hostBinds) {
         expect(['/etc/hostname', '/etc/hosts', '/etc/resolv.conf']).toContain(m.point);

@@ -6,7 +6,7 @@ import { ServiceMetrics } from '../../src/server/metrics.js';
 import { describeExecutorConformance } from '../conformance/executor-suite.js';
 import { dockerExecutor } from '../helpers.js';
 import { hostileFirstExecutor } from '../support/hostile-first.js';
-import { eventually, program } from './harness.js';
+import { eventually, onGvisor, program } from './harness.js';
 
 /**
  * Recycled sandboxes (pool.recycle): job A leaves something behind in every way a program can,
@@ -248,10 +248,14 @@ describe('security: recycled sandboxes leak nothing from one job to the next', (
  * just served a hostile job of the same shape (test/support/hostile-first.ts) and fails if not.
  */
 let conformance: ReturnType<typeof hostileFirstExecutor> | null = null;
-describeExecutorConformance('docker, recycled after a hostile job', () => {
-  conformance = hostileFirstExecutor();
-  return conformance;
-});
+describeExecutorConformance(
+  'docker, recycled after a hostile job',
+  () => {
+    conformance = hostileFirstExecutor();
+    return conformance;
+  },
+  { gvisor: onGvisor },
+);
 describe('docker, recycled after a hostile job: the pool', () => {
   it('ran the cases in recycled sandboxes', () => {
     // Only the cases rejected before any container (invalid paths) are not poolable.

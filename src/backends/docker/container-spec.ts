@@ -6,6 +6,14 @@ import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './la
 /** Where the supervisor volume is mounted in custom images that do not ship boxrun-sv. */
 export const MOUNTED_SUPERVISOR_DIR = '/.boxrun';
 
+/**
+ * The engine's pids limit of a gVisor sandbox. It counts the gVisor kernel's host threads, not the
+ * program's processes: a fork bomb held at 64 processes inside took the sandbox's host threads to
+ * 850 within 7 s (measured here), and a host pids limit near `limits.pids` crashed the gVisor
+ * kernel itself ("sandbox ended without a report"). Go caps the gVisor kernel at 10,000 threads.
+ */
+export const SENTRY_HOST_PIDS = 16_384;
+
 export interface ContainerSpecInput {
   id: string;
   image: string;
@@ -20,6 +28,14 @@ export interface ContainerSpecInput {
   /** For images without boxrun-sv: the named volume holding it. */
   supervisorVolume?: string;
   runtime?: string;
+  /**
+   * The runtime gives the sandbox a kernel of its own (gVisor: the `vm` tier). There the supervisor
+   * starts as root with CAP_SETUID and CAP_SETGID only and runs the program as `user` with no
+   * capabilities (boxrun-sv --user), because gVisor delivers the program's signals to PID 1; the
+   * pids limit is enforced in that kernel (RLIMIT_NPROC of the program's uid), and the engine's
+   * limit only bounds the gVisor kernel's own host threads (SENTRY_HOST_PIDS).
+   */
+  ownKernel?: boolean;
   /** HostConfig.NetworkMode from the request's network policy (network-policy.ts); 'none' when absent. */
   networkMode?: string;
   /** What follows `seccomp=`: the profile's JSON (Docker) or its path (Podman), or 'unconfined'. */
@@ -36,7 +52,8 @@ export interface ContainerSpecInput {
  */
 export function createContainerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
   const { limits } = input;
-  const [uid, gid] = input.user.split(':');
+  const [uid, gid = uid] = input.user.split(':');
+  const ownKernel = input.ownKernel === true;
   const memory = limits.memoryMb * 1024 * 1024;
   const securityOpt = ['no-new-privileges'];
   if (input.seccompProfile) securityOpt.push(`seccomp=${input.seccompProfile}`);
@@ -48,9 +65,10 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
     Cmd: [
       input.supervisorVolume ? `${MOUNTED_SUPERVISOR_DIR}/boxrun-sv` : SUPERVISOR_PATH,
       ...(input.session ? ['--session'] : []),
+      ...(ownKernel ? ['--user', `${uid}:${gid}`] : []),
     ],
     Entrypoint: [],
-    User: input.user,
+    User: ownKernel ? '0:0' : input.user,
     WorkingDir: WORK_DIR,
     Env: [],
     Tty: false,
@@ -71,6 +89,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
       NetworkMode: networkMode,
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
+      ...(ownKernel ? { CapAdd: ['SETUID', 'SETGID'] } : {}),
       SecurityOpt: securityOpt,
       Privileged: false,
       Init: false,
@@ -84,7 +103,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
       Memory: memory,
       MemorySwap: memory,
       NanoCpus: Math.round(limits.cpus * 1e9),
-      PidsLimit: limits.pids,
+      PidsLimit: ownKernel ? SENTRY_HOST_PIDS : limits.pids,
       Ulimits: [
         { Name: 'nofile', Soft: 1024, Hard: 1024 },
         { Name: 'core', Soft: 0, Hard: 0 },

@@ -341,6 +341,7 @@ export class DockerBackend implements StepBackend {
       ...(mounts ? { mounts: dockerMounts(mounts) } : {}),
       ...(supervisorVolume ? { supervisorVolume } : {}),
       ...(this.config.docker.runtime ? { runtime: this.config.docker.runtime } : {}),
+      ...(this.isolationLevel() === 'vm' ? { ownKernel: true } : {}),
       ...(seccompProfile ? { seccompProfile } : {}),
       ...(networkMode ? { networkMode } : {}),
       ...(this.config.docker.apparmorProfile ? { apparmorProfile: this.config.docker.apparmorProfile } : {}),
