@@ -44,6 +44,7 @@ say "starting dockerd"
 dockerd $hosts --exec-opt native.cgroupdriver=cgroupfs --storage-driver overlay2 \
   --iptables=false --ip-masq=false --bridge=none >/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
+since=$(cut -d. -f1 /proc/uptime)
 i=0
 until docker info >/dev/null 2>&1; do
   i=$((i + 1))
@@ -53,16 +54,16 @@ until docker info >/dev/null 2>&1; do
     off
   fi
   if [ $((i % 30)) = 0 ]; then
-    say "waiting for dockerd (${i} s); its last line: $(tail -1 /var/log/dockerd.log | cut -c1-200)"
+    say "waiting for dockerd ($(($(cut -d. -f1 /proc/uptime) - since)) s); its last line: $(tail -1 /var/log/dockerd.log | cut -c1-200)"
   fi
-  if [ $i -gt 1800 ]; then
-    say "dockerd did not answer in 1800 s; its log:"
+  if [ $(($(cut -d. -f1 /proc/uptime) - since)) -gt 1800 ]; then
+    say "dockerd did not answer in 1800 s (guest time); its log:"
     tail -30 /var/log/dockerd.log >/dev/console
     off
   fi
   sleep 1
 done
-say "dockerd up after ${i} s: cgroup $(docker info --format '{{.CgroupVersion}} {{.CgroupDriver}} {{.Driver}} {{.ServerVersion}}')"
+say "dockerd up after $(($(cut -d. -f1 /proc/uptime) - since)) s: cgroup $(docker info --format '{{.CgroupVersion}} {{.CgroupDriver}} {{.Driver}} {{.ServerVersion}}')"
 
 if [ "$mode" = prepare ]; then
   say "docker load from /dev/vdb"

@@ -44,7 +44,7 @@ shown=0
 # Prints the guest's new "boxrun-vm" lines.
 progress() {
   local lines count
-  lines=$(grep -a 'boxrun-vm' "$run/console.log" | tr -d '\r' || true)
+  lines=$(grep -ao 'boxrun-vm .*' "$run/console.log" | tr -d '\r' || true)
   count=$(printf '%s' "$lines" | grep -c . || true)
   if [ "$count" -gt "$shown" ]; then
     printf '%s\n' "$lines" | tail -n $((count - shown)) >&2
