@@ -179,7 +179,7 @@ if [ ! -f "$prepared/complete" ]; then
   shown=0
   while kill -0 "$qemu" 2>/dev/null; do
     # Progress: the guest's own "boxrun-vm" lines, as they come.
-    lines=$(grep -a 'boxrun-vm' "$tmp/console.log" | tr -d '\r' || true)
+    lines=$(grep -ao 'boxrun-vm .*' "$tmp/console.log" | tr -d '\r' || true)
     count=$(printf '%s' "$lines" | grep -c . || true)
     if [ "$count" -gt "$shown" ]; then
       printf '%s\n' "$lines" | tail -n $((count - shown)) >&2
