@@ -37,33 +37,45 @@ if [ "$mode" = test ]; then
   ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
   hosts="$hosts -H tcp://0.0.0.0:2375"
 fi
+# containerd first, started and waited for here: dockerd gives the containerd it would start itself
+# only seconds to answer, and under TCG on a loaded host it took longer ("failed to start
+# containerd: timeout waiting for containerd to start", the cause of the earlier hung runs).
+wait_up() { # wait_up <name> <log> <pid> <test command…>
+  local name=$1 logfile=$2 pid=$3 since
+  shift 3
+  since=$(cut -d. -f1 /proc/uptime)
+  i=0
+  until "$@" >/dev/null 2>&1; do
+    i=$((i + 1))
+    if ! kill -0 "$pid" 2>/dev/null; then
+      say "$name exited; its log:"
+      tail -30 "$logfile" >/dev/console
+      off
+    fi
+    if [ $((i % 30)) = 0 ]; then
+      say "waiting for $name ($(($(cut -d. -f1 /proc/uptime) - since)) s); its last line: $(tail -1 "$logfile" | cut -c1-200)"
+    fi
+    if [ $(($(cut -d. -f1 /proc/uptime) - since)) -gt 1800 ]; then
+      say "$name did not answer in 1800 s (guest time); its log:"
+      tail -30 "$logfile" >/dev/console
+      off
+    fi
+    sleep 1
+  done
+  say "$name up after $(($(cut -d. -f1 /proc/uptime) - since)) s"
+}
+say "starting containerd"
+containerd >/var/log/containerd.log 2>&1 &
+wait_up containerd /var/log/containerd.log $! ctr --address /run/containerd/containerd.sock version
 # No bridge and no iptables: sandboxes run with --network none, and the host reaches the engine
-# through qemu's forward to eth0. dockerd starts its own containerd.
+# through qemu's forward to eth0.
 say "starting dockerd"
 # shellcheck disable=SC2086
-dockerd $hosts --exec-opt native.cgroupdriver=cgroupfs --storage-driver overlay2 \
-  --iptables=false --ip-masq=false --bridge=none >/var/log/dockerd.log 2>&1 &
+dockerd $hosts --containerd /run/containerd/containerd.sock --exec-opt native.cgroupdriver=cgroupfs \
+  --storage-driver overlay2 --iptables=false --ip-masq=false --bridge=none >/var/log/dockerd.log 2>&1 &
 dockerd_pid=$!
-since=$(cut -d. -f1 /proc/uptime)
-i=0
-until docker info >/dev/null 2>&1; do
-  i=$((i + 1))
-  if ! kill -0 "$dockerd_pid" 2>/dev/null; then
-    say "dockerd exited; its log:"
-    tail -30 /var/log/dockerd.log >/dev/console
-    off
-  fi
-  if [ $((i % 30)) = 0 ]; then
-    say "waiting for dockerd ($(($(cut -d. -f1 /proc/uptime) - since)) s); its last line: $(tail -1 /var/log/dockerd.log | cut -c1-200)"
-  fi
-  if [ $(($(cut -d. -f1 /proc/uptime) - since)) -gt 1800 ]; then
-    say "dockerd did not answer in 1800 s (guest time); its log:"
-    tail -30 /var/log/dockerd.log >/dev/console
-    off
-  fi
-  sleep 1
-done
-say "dockerd up after $(($(cut -d. -f1 /proc/uptime) - since)) s: cgroup $(docker info --format '{{.CgroupVersion}} {{.CgroupDriver}} {{.Driver}} {{.ServerVersion}}')"
+wait_up dockerd /var/log/dockerd.log $dockerd_pid docker info
+say "engine: cgroup $(docker info --format '{{.CgroupVersion}} {{.CgroupDriver}} {{.Driver}} {{.ServerVersion}}')"
 
 if [ "$mode" = prepare ]; then
   say "docker load from /dev/vdb"
