@@ -8,7 +8,7 @@ sh scripts/cgroup2-vm/capture-fixture.sh /out/fixture-v2 >/dev/console 2>&1 || s
 grep cgroup /proc/self/mounts >/out/fixture-v2/.host-mounts
 say "ready"
 # The state dir (exported rootfs, supervisor build) goes to the VM's disk.
-BOXRUN_TEST_RUNTIMES=python,c,bash BOXRUN_STATE_DIR=/var/lib/boxrun BOXRUN_LIMITS_TIMEOUT_MS=60000 \
+BOXRUN_TEST_RUNTIMES=python,c,bash BOXRUN_STATE_DIR=/var/lib/boxrun \
   node node_modules/vitest/vitest.mjs run --project integration test/integration/namespace.test.ts \
   --reporter=default --reporter=json --outputFile.json=/out/namespace.json >/out/namespace.log 2>&1
 echo $? >/out/namespace.rc
