@@ -78,8 +78,8 @@ cgroup_version=$(docker info --format '{{.CgroupVersion}}' 2>/dev/null)
 
 # The namespace executor's tests run inside the VM meanwhile (guest-test.sh).
 log "Docker backend tests on the VM's engine"
-# Not BOXRUN_LIMITS_TIMEOUT_MS=60000 (a longer default wall limit for TCG): with it, run 2 failed
-# every resource-suite case that run 1 passed (docs/reliability.md).
+# Run 2 tried BOXRUN_LIMITS_TIMEOUT_MS=60000 (a longer default wall limit for TCG); the timing
+# failures moved rather than went (docs/reliability.md).
 BOXRUN_ASSERT_NO_LEFTOVERS=1 BOXRUN_SERVER_WARM_POOL=false nice npx vitest run --project integration \
   test/integration/cgroup2.test.ts test/security/resources.test.ts \
   -t 'cgroup v2|fork loop|fork bomb|memory bomb|slow allocator|C threads|beyond the memory limit' \
