@@ -1,8 +1,9 @@
 #!/bin/sh
 # Captures a container's own cgroup files as boxrun-sv sees them (its cgroup namespace's
 # /sys/fs/cgroup, one level of controller directories on v1), after a busy loop and an OOM kill
-# inside the container: the fixture trees under test/fixtures/cgroup/. Run on this host (v1) and
-# inside the cgroup v2 VM (guest-init.sh).   usage: capture-fixture.sh OUT_DIR
+# inside the container: the fixture trees under test/fixtures/cgroup/. Unreadable files are left
+# out, write-only ones (cgroup.kill) kept empty. Run on this host (v1) and inside the cgroup v2 VM
+# (guest-test.sh).   usage: capture-fixture.sh OUT_DIR
 set -eu
 out=$1
 mkdir -p "$out"
@@ -15,7 +16,12 @@ docker run --rm --user 0 --network none --memory 64m --memory-swap 64m -v "$(cd 
       [ -d "$d" ] && [ ! -L "$d" ] || continue
       mkdir -p "/fx/$d"
       for f in "$d"/*; do
-        [ -f "$f" ] && [ -r "$f" ] && cat "$f" >"/fx/$f" 2>/dev/null || rm -f "/fx/$f"
+        [ -f "$f" ] || continue
+        # Write-only files (cgroup.kill) are kept empty: the readers test their presence.
+        case $(stat -c %A "$f") in
+          ?r*) cat "$f" >"/fx/$f" 2>/dev/null || rm -f "/fx/$f" ;;
+          *) : >"/fx/$f" ;;
+        esac
       done
     done'
 uname -r >"$out/.kernel"

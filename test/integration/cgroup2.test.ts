@@ -11,7 +11,7 @@ import { dockerExecutor, src } from '../helpers.js';
  * wherever the engine is cgroup v2; `npm run test:cgroup2` runs it in a cgroup v2 VM
  * (docs/reliability.md), which loads only these runtimes' images.
  */
-const VM_RUNTIMES = ['python', 'c', 'bash', 'javascript'];
+const VM_RUNTIMES = ['python', 'c', 'bash'];
 
 const { docker } = await connectEngine(loadConfig().docker.host);
 const info = await docker.info();
