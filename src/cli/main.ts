@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { BOXRUN_VERSION } from '../core/version.js';
 import { clusterCommand } from './commands/cluster.js';
 import { configCommand } from './commands/config.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -14,7 +15,7 @@ import { errorLine, exitCodeForError } from './exit-codes.js';
 const program = new Command()
   .name('boxrun')
   .description('Run untrusted code in a locked-down container and report exactly what happened.')
-  .version('0.1.0')
+  .version(BOXRUN_VERSION)
   .showHelpAfterError();
 
 for (const command of [

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { isBoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { StepResult } from '../core/result.js';
+import { BOXRUN_VERSION } from '../core/version.js';
 import type { RuntimeRegistry } from '../runtimes/registry.js';
 import { installPythonPackages } from '../sessions/python.js';
 import type { SessionManager } from '../sessions/session-manager.js';
@@ -62,7 +63,7 @@ async function guarded(work: () => Promise<CallToolResult>): Promise<CallToolRes
  */
 export function createMcpServer(options: BoxrunMcpOptions): McpServer {
   const { executor, sessions, registry } = options;
-  const server = new McpServer({ name: 'boxrun', version: options.version ?? '0.1.0' });
+  const server = new McpServer({ name: 'boxrun', version: options.version ?? BOXRUN_VERSION });
   const runtimeNames = registry.names().join(', ');
 
   server.registerTool(

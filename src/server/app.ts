@@ -8,6 +8,7 @@ import type { BoxrunConfig } from '../config/config.js';
 import { BoxrunError } from '../core/errors.js';
 import type { Executor } from '../core/executor.js';
 import type { IsolationTier } from '../core/isolation.js';
+import { BOXRUN_VERSION } from '../core/version.js';
 import { ExecutionService } from '../executions/execution-service.js';
 import { type BackendMetricSources, registerBackendMetrics } from '../hygiene/backend-metrics.js';
 import { defaultRegistry, type RuntimeRegistry } from '../runtimes/registry.js';
@@ -121,7 +122,7 @@ export async function buildApp(options: BuildAppOptions): Promise<FastifyInstanc
       info: {
         title: 'boxrun',
         description: 'Sandboxed code execution. See docs/service.md.',
-        version: '0.1.0',
+        version: BOXRUN_VERSION,
       },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: auth.enabled ? [{ bearer: [] }] : [],

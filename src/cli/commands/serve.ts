@@ -5,6 +5,7 @@ import { type ConfiguredExecutor, createExecutor } from '../../backends/selectio
 import { type BoxrunConfig, type ConfigOverrides, loadConfig } from '../../config/config.js';
 import { isBoxrunError } from '../../core/errors.js';
 import type { IsolationTier } from '../../core/isolation.js';
+import { BOXRUN_VERSION } from '../../core/version.js';
 import type { BackendMetricSources } from '../../hygiene/backend-metrics.js';
 import { type DiskStatus, diskStatus } from '../../hygiene/disk-usage.js';
 import { buildApp } from '../../server/app.js';
@@ -189,26 +190,11 @@ export function serveCommand(): Command {
       });
       // Fill the warm pool in the background: the service answers at once, /readyz tells when ready.
       void executor.warmup().catch((error) => logger.warn({ err: error }, 'warmup failed'));
-      let closing: Promise<void> | null = null;
-      const close = (signal: string) => {
-        closing ??= (async () => {
-          logger.info({ signal, graceMs: config.server.shutdownGraceMs }, 'shutting down');
-          try {
-            await app.close();
-            await sessions.close();
-            await backends.close();
-          } catch (error) {
-            logger.error({ err: error }, 'error while shutting down');
-            process.exitCode = EXIT_INTERNAL;
-          } finally {
-            await store.close();
-            logger.info('stopped');
-          }
-        })();
-        return closing;
-      };
-      process.once('SIGTERM', () => void close('SIGTERM'));
-      process.once('SIGINT', () => void close('SIGINT'));
+      const close = closeOnSignals(logger, store, 'shutting down', async () => {
+        await app.close();
+        await sessions.close();
+        await backends.close();
+      });
       try {
         const address = await app.listen({ host: config.server.host, port: config.server.port });
         const url = address.replace('0.0.0.0', '127.0.0.1');
@@ -255,19 +241,43 @@ async function serveWorker(
     logger,
     metrics,
     engine: config.docker.host ?? 'default',
-    version: '0.1.0',
+    version: BOXRUN_VERSION,
     ...(config.cluster.lockDurationMs ? { lockDurationMs: config.cluster.lockDurationMs } : {}),
   });
   void backends.executor.warmup().catch((error) => logger.warn({ err: error }, 'warmup failed'));
   worker.start();
+  const close = closeOnSignals(logger, store, 'draining', async () => {
+    await worker!.shutdown();
+    await app.close();
+    await backends.close();
+  });
+  try {
+    const address = await app.listen({ host: config.server.host, port: config.server.port });
+    const url = address.replace('0.0.0.0', '127.0.0.1');
+    process.stderr.write(`boxrun: worker ${worker.id} taking executions; probes on ${url}\n`);
+  } catch (error) {
+    process.stderr.write(`boxrun: cannot listen: ${(error as Error).message}\n`);
+    await close('listen-failed');
+    process.exit(EXIT_UNAVAILABLE);
+  }
+}
+
+/**
+ * Stops the node once, on SIGTERM/SIGINT or when called: runs `stop` (servers, sandboxes), then
+ * always closes the store; a failure while stopping sets exit code EXIT_INTERNAL.
+ */
+function closeOnSignals(
+  logger: Logger,
+  store: ExecutionStore,
+  what: string,
+  stop: () => Promise<void>,
+): (signal: string) => Promise<void> {
   let closing: Promise<void> | null = null;
   const close = (signal: string) => {
     closing ??= (async () => {
-      logger.info({ signal }, 'draining');
+      logger.info({ signal }, what);
       try {
-        await worker!.shutdown();
-        await app.close();
-        await backends.close();
+        await stop();
       } catch (error) {
         logger.error({ err: error }, 'error while shutting down');
         process.exitCode = EXIT_INTERNAL;
@@ -280,13 +290,5 @@ async function serveWorker(
   };
   process.once('SIGTERM', () => void close('SIGTERM'));
   process.once('SIGINT', () => void close('SIGINT'));
-  try {
-    const address = await app.listen({ host: config.server.host, port: config.server.port });
-    const url = address.replace('0.0.0.0', '127.0.0.1');
-    process.stderr.write(`boxrun: worker ${worker.id} taking executions; probes on ${url}\n`);
-  } catch (error) {
-    process.stderr.write(`boxrun: cannot listen: ${(error as Error).message}\n`);
-    await close('listen-failed');
-    process.exit(EXIT_UNAVAILABLE);
-  }
+  return close;
 }
