@@ -1,3 +1,5 @@
+import { IdleSignal } from './idle-signal.js';
+
 /** What the queue needs to know about a job: who it belongs to, for fairness. */
 export interface QueueJob {
   id: string;
@@ -28,7 +30,7 @@ export class FairQueue<T extends QueueJob> {
   private queuedCount = 0;
   private readonly active = new Map<string, { job: T; controller: AbortController; done: Promise<void> }>();
   private paused = false;
-  private idleWaiters: (() => void)[] = [];
+  private readonly idleSignal = new IdleSignal();
 
   constructor(private readonly options: FairQueueOptions<T>) {}
 
@@ -116,18 +118,7 @@ export class FairQueue<T extends QueueJob> {
 
   /** Resolves when nothing runs (or after `timeoutMs`); returns whether it got idle. */
   idle(timeoutMs: number): Promise<boolean> {
-    if (this.active.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      const waiter = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.idleWaiters.push(waiter);
-    });
+    return this.idleSignal.wait(this.active.size === 0, timeoutMs);
   }
 
   /**
@@ -173,7 +164,7 @@ export class FairQueue<T extends QueueJob> {
           this.active.delete(job.id);
           this.forgetIdleLanes();
           if (this.active.size === 0) {
-            for (const w of this.idleWaiters.splice(0)) w();
+            this.idleSignal.notify();
           }
           this.dispatch();
         });

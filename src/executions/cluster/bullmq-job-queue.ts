@@ -1,6 +1,7 @@
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BoxrunError } from '../../core/errors.js';
+import { IdleSignal } from '../../queue/idle-signal.js';
 import type {
   CancelOutcome,
   ExecutionJob,
@@ -158,7 +159,7 @@ export class BullmqJobConsumer implements JobConsumer {
   /** To read a given-up job's data (its lane). */
   private readonly queue: Queue;
   private readonly active = new Map<string, AbortController>();
-  private idleWaiters: (() => void)[] = [];
+  private readonly idleSignal = new IdleSignal();
   private closed: Promise<void> | null = null;
 
   constructor(private readonly options: BullmqConsumerOptions) {
@@ -213,7 +214,7 @@ export class BullmqJobConsumer implements JobConsumer {
     } finally {
       this.active.delete(data.id);
       await releaseLane(this.redis, data.lane).catch(this.options.onError);
-      if (this.active.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+      if (this.active.size === 0) this.idleSignal.notify();
     }
   }
 
@@ -228,18 +229,7 @@ export class BullmqJobConsumer implements JobConsumer {
   }
 
   idle(timeoutMs: number): Promise<boolean> {
-    if (this.active.size === 0) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      const waiter = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-      this.idleWaiters.push(waiter);
-    });
+    return this.idleSignal.wait(this.active.size === 0, timeoutMs);
   }
 
   async abortRunning(reason: unknown): Promise<void> {
