@@ -130,7 +130,7 @@ describe.skipIf(!canRun)(`faults: the engine stopped mid-run and started again${
     );
     const after = await api(url, 'POST', '/v1/executions', py('print("after")'));
     expect(after.status).toBe(200);
-    expect(after.json).toMatchObject({ verdict: 'ok', result: { stdout: 'after\n' } });
+    expect(after.json.result).toMatchResult({ status: 'ok', stdout: 'after\n' });
 
     // The sandbox the engine's stop left behind is removed once the engine is back.
     await eventually(async () => {

@@ -1,7 +1,14 @@
 import type Docker from 'dockerode';
 import type { ResourceLimits } from '../../core/request.js';
 import { SUPERVISOR_PATH, WORK_DIR } from '../supervisor/protocol.js';
-import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './labels.js';
+import {
+  LABEL_DEADLINE,
+  LABEL_EXECUTION,
+  LABEL_KIND,
+  LABEL_MANAGED,
+  LABEL_OWNER,
+  PROCESS_OWNER,
+} from './labels.js';
 
 /** Where the supervisor volume is mounted in custom images that do not ship boxrun-sv. */
 export const MOUNTED_SUPERVISOR_DIR = '/.boxrun';
@@ -84,6 +91,7 @@ export function createContainerSpec(input: ContainerSpecInput): Docker.Container
       [LABEL_EXECUTION]: input.id,
       [LABEL_DEADLINE]: String(input.deadline),
       [LABEL_KIND]: input.kind,
+      [LABEL_OWNER]: PROCESS_OWNER,
     },
     HostConfig: {
       NetworkMode: networkMode,

@@ -5,7 +5,14 @@ import type { BoxrunConfig } from '../../config/config.js';
 import { BoxrunError } from '../../core/errors.js';
 import type { NetworkPolicy } from '../../core/request.js';
 import { isNotFound, translateEngineError } from './engine.js';
-import { LABEL_DEADLINE, LABEL_EXECUTION, LABEL_KIND, LABEL_MANAGED } from './labels.js';
+import {
+  LABEL_DEADLINE,
+  LABEL_EXECUTION,
+  LABEL_KIND,
+  LABEL_MANAGED,
+  LABEL_OWNER,
+  PROCESS_OWNER,
+} from './labels.js';
 import { EGRESS_PROXY_PORT, EGRESS_PROXY_READY, egressProxyScript } from './network-policy-proxy.js';
 
 /** How a sandbox (or a build) of one execution is wired to the network, and who tears it down. */
@@ -87,6 +94,7 @@ export class NetworkPolicyManager {
       [LABEL_EXECUTION]: executionId,
       [LABEL_DEADLINE]: String(deadline + SESSION_SLACK_MS),
       [LABEL_KIND]: kind,
+      [LABEL_OWNER]: PROCESS_OWNER,
     };
   }
 

@@ -1,11 +1,11 @@
 import type Docker from 'dockerode';
-import { LABEL_DEADLINE, LABEL_MANAGED } from './labels.js';
+import { LABEL_DEADLINE, LABEL_MANAGED, LABEL_OWNER, ownerAlive } from './labels.js';
 import { reapNetworks } from './network-policy.js';
 
 /**
  * Removes boxrun containers a crashed process left behind: those past their deadline label (plus
  * grace), and exited ones (a sandbox's supervisor exits when its owner's connection drops) or never
- * started ones older than the grace.
+ * started ones older than the grace whose owner (LABEL_OWNER) is not a live process of this host.
  */
 export class Reaper {
   private timer: NodeJS.Timeout | null = null;
@@ -49,7 +49,8 @@ export class Reaper {
         // 'created': its owner died between create and start (every owner starts at once), so
         // it would otherwise wait for its deadline, which counts the run's whole time limit.
         const abandoned = c.State === 'exited' || c.State === 'created';
-        const exitedLongAgo = abandoned && now - c.Created * 1000 > this.graceMs;
+        const exitedLongAgo =
+          abandoned && now - c.Created * 1000 > this.graceMs && !ownerAlive(c.Labels[LABEL_OWNER]);
         if (!overdue && !exitedLongAgo) continue;
         try {
           await this.docker.getContainer(c.Id).remove({ force: true, v: true });
