@@ -212,7 +212,8 @@ export async function startServe(
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 60 s: ${err}`)), 60_000);
+    // Generous: under a CPU hog on both cores, tsx's start of the CLI alone took over 60 s.
+    const timer = setTimeout(() => reject(new Error(`serve did not start in 180 s: ${err}`)), 180_000);
     const onData = () => {
       const m = err.match(/serving on (http:\/\/127\.0\.0\.1:\d+)/);
       if (m) {
